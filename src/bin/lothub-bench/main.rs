@@ -1,0 +1,2 @@
+//! `lothub-bench`: load generator (placeholder).
+fn main() {}

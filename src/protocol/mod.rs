@@ -1,0 +1,2 @@
+//! # protocol: bytes <-> MQTT packets (pure, no I/O)
+pub mod packet;

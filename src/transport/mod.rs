@@ -1,0 +1,1 @@
+//! `transport`: placeholder, filled in by its issue.
