@@ -3,6 +3,8 @@
 //! Owns sessions, subscriptions, retained messages, inflight state, hooks and the store trait.
 //! Knows packets (`protocol`) but never LOT.
 
+pub mod trie;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
