@@ -3,6 +3,7 @@
 //! Owns sessions, subscriptions, retained messages, inflight state, hooks and the store trait.
 //! Knows packets (`protocol`) but never LOT.
 
+pub mod retained;
 pub mod trie;
 
 use std::net::SocketAddr;
