@@ -235,10 +235,8 @@ impl RetainedStore {
 }
 
 fn push_live(found: &mut Vec<Arc<RetainedMessage>>, node: &Node, now: Instant) {
-    if let Some(m) = &node.message {
-        if !m.is_expired(now) {
-            found.push(m.clone());
-        }
+    if let Some(m) = node.message.as_ref().filter(|m| !m.is_expired(now)) {
+        found.push(m.clone());
     }
 }
 
