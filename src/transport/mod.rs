@@ -1,1 +1,5 @@
 //! `transport`: placeholder, filled in by its issue.
+
+pub mod identity;
+pub mod reload;
+pub mod tls;
