@@ -3,3 +3,4 @@
 pub mod identity;
 pub mod reload;
 pub mod tls;
+pub mod ws;
