@@ -3,7 +3,9 @@
 //! Owns sessions, subscriptions, retained messages, inflight state, hooks and the store trait.
 //! Knows packets (`protocol`) but never LOT.
 
+pub mod ratelimit;
 pub mod retained;
+pub mod sys;
 pub mod trie;
 
 use std::net::SocketAddr;

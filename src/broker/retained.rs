@@ -8,7 +8,8 @@
 //!
 //! Start reading at [`RetainedStore::set`] and [`RetainedStore::matching`].
 //!
-//! Times are `tokio::time::Instant` so that tests with paused tokio time can drive message expiry.
+//! Times are `tokio::time::Instant` (the runtime clock the broker uses) and are passed in by the
+//! caller, so tests drive expiry by passing later instants.
 
 use crate::broker::trie::MAX_LEVELS;
 use crate::protocol::packet::Publish;
