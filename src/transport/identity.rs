@@ -82,7 +82,7 @@ fn decode_string(tag: u8, value: &[u8]) -> Result<String, IdentityError> {
         PRINTABLE_STRING | IA5_STRING | TELETEX_STRING if value.is_ascii() => {
             String::from_utf8(value.to_vec()).map_err(|_| IdentityError::BadCommonName)?
         }
-        BMP_STRING if value.len() % 2 == 0 => {
+        BMP_STRING if value.len().is_multiple_of(2) => {
             let units = value
                 .chunks_exact(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]]));
@@ -90,7 +90,7 @@ fn decode_string(tag: u8, value: &[u8]) -> Result<String, IdentityError> {
                 .collect::<Result<String, _>>()
                 .map_err(|_| IdentityError::BadCommonName)?
         }
-        UNIVERSAL_STRING if value.len() % 4 == 0 => value
+        UNIVERSAL_STRING if value.len().is_multiple_of(4) => value
             .chunks_exact(4)
             .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
             .collect::<Option<String>>()

@@ -57,6 +57,7 @@ pub enum WsHandshakeError {
 /// Answers the HTTP upgrade: 404 for another path, 400 when the client offers subprotocols and
 /// none is MQTT's, otherwise 101 echoing the chosen subprotocol. A client that offers no
 /// subprotocol at all is accepted (some embedded clients omit the header).
+#[allow(clippy::result_large_err)] // the upgrade callback's type, see `check_upgrade`
 pub async fn handshake<S>(
     stream: S,
     settings: &WsSettings,
@@ -76,6 +77,8 @@ where
     Ok(WsByteStream::new(ws))
 }
 
+// The error type is tungstenite's `Callback` contract (an HTTP response), not ours to box.
+#[allow(clippy::result_large_err)]
 fn check_upgrade(
     path: &str,
     request: &Request,
