@@ -1,6 +1,8 @@
 //! Starting the hub from a resolved [`Config`]: tracing, data directory, tokio runtime, then the
 //! app. The one place where config values become the app's options.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -36,6 +38,7 @@ fn init_tracing(log_level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -329,7 +329,13 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     ConfigError::Syntax {
         line,
         column,
-        message: e.message().trim().to_string(),
+        message: e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -345,7 +351,12 @@ fn humanize(message: &str) -> String {
         .replace("expected u64", "expected a whole number, 0 or more")
         .replace("expected usize", "expected a whole number, 0 or more")
         .replace("a boolean", "true or false");
-    message.replace('`', "")
+    let mut message = message.replace('`', "");
+    // "expected struct Limits" -> "expected a table"
+    if let Some(at) = message.find("expected struct ") {
+        message.replace_range(at.., "expected a table");
+    }
+    message
 }
 
 /// Maps an error from deserializing the (syntactically valid) `text` to a [`ConfigError`].
@@ -443,6 +454,10 @@ mod tests {
         assert_eq!(
             humanize("invalid value: integer `70000`, expected u16"),
             "invalid value: integer 70000, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            humanize("invalid type: integer `5`, expected struct Limits"),
+            "invalid type: integer 5, expected a table"
         );
         assert_eq!(
             humanize("invalid type: string \"yes\", expected a boolean"),
