@@ -22,3 +22,14 @@ pub use properties::MAX_USER_PROPERTIES;
 pub use topic::{
     TopicError, TopicLimits, matches, parse_shared, validate_topic_filter, validate_topic_name,
 };
+
+#[cfg(test)]
+mod test_malformed;
+#[cfg(test)]
+mod test_proptest;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod test_vectors_v3;
+#[cfg(test)]
+mod test_vectors_v5;
