@@ -178,6 +178,8 @@ impl Stats {
     /// The `$SYS/broker/...` topics and their payloads, Mosquitto-style: counters as decimal
     /// text, `uptime` as "N seconds", `version` as "lothub <version>". `clients/total` is
     /// connected plus disconnected (Mosquitto's meaning: every client the hub knows about).
+    /// Order is fixed: `version` first and `uptime` last, so a reader can tell where one
+    /// update ends.
     pub fn render(&self) -> Vec<(&'static str, String)> {
         let connected = self.clients_connected();
         let disconnected = self.clients_disconnected();
