@@ -75,7 +75,6 @@ max_user_properties = 4
 default_session_expiry_secs = 3600
 max_session_expiry_secs = 86400
 topic_alias_maximum = 0
-client_queue = 500
 
 [auth]
 allow_anonymous = false
@@ -132,7 +131,7 @@ bind = "127.0.0.1:9100"
         (l.default_session_expiry_secs, l.max_session_expiry_secs),
         (3600, 86400)
     );
-    assert_eq!((l.topic_alias_maximum, l.client_queue), (0, 500));
+    assert_eq!(l.topic_alias_maximum, 0);
     assert!(!c.auth.allow_anonymous);
     assert_eq!(c.auth.root_password.as_deref(), Some("s3cret"));
     assert_eq!(c.sys.interval().as_secs(), 30);

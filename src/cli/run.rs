@@ -1,12 +1,29 @@
-//! Starting the hub from a resolved [`Config`]: tracing, data directory, tokio runtime, then the
-//! app. The one place where config values become the app's options.
+//! Starting the hub from a resolved [`Config`]: tracing, data directory, tokio runtime, the app,
+//! then waiting for SIGINT/SIGTERM. The one place where config values become the app's options
+//! ([`hub_options`]) and where tls/ws/wss listeners are attached to the running hub.
+//!
+//! Config keys read elsewhere or not yet used by the running hub are listed in
+//! [`not_yet_applied`], which logs a warning for each one set, so an operator is never misled.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::app::{ConnectionRate, Hub, HubOptions};
+use crate::broker::BrokerSettings;
+use crate::broker::ratelimit::IpFilter;
+use crate::config::{Config, ListenerConfig, ListenerKind};
+use crate::transport::accept::{
+    Handshake, HandshakeLimits, TlsHandshake, WsHandshake, WssHandshake, serve_with,
+};
+use crate::transport::reload::{DEFAULT_RELOAD_INTERVAL, ReloadableTls};
+use crate::transport::tls::TlsSettings;
+use crate::transport::ws::WsSettings;
 
 /// Runs the hub until SIGINT or SIGTERM; `Ok(())` after a graceful shutdown.
 pub fn run_hub(config: Config) -> anyhow::Result<()> {
@@ -42,17 +59,309 @@ fn init_tracing(log_level: &str) {
         .try_init();
 }
 
+/// Maps the config onto the broker's settings; every `[limits]` key lands in one field.
+pub fn broker_settings(config: &Config) -> BrokerSettings {
+    let l = &config.limits;
+    let defaults = BrokerSettings::default();
+    let max_packet_size = l.max_packet_size as usize;
+    BrokerSettings {
+        max_packet_size,
+        connect_timeout: l.connect_timeout(),
+        // The pre-authentication cap never exceeds the packet limit itself.
+        max_connect_packet_size: defaults.max_connect_packet_size.min(max_packet_size),
+        max_connections: l.max_connections as usize,
+        receive_maximum: l.receive_maximum,
+        max_inflight: l.max_inflight,
+        max_queued_messages: l.max_queued_messages as usize,
+        max_queued_bytes: usize::try_from(l.max_queued_bytes).unwrap_or(usize::MAX),
+        max_retained: l.max_retained as usize,
+        max_topic_length: usize::from(l.max_topic_length),
+        max_topic_levels: usize::from(l.max_topic_levels),
+        max_keepalive: l.max_keepalive_secs,
+        default_session_expiry: Duration::from_secs(u64::from(l.default_session_expiry_secs)),
+        max_session_expiry: Duration::from_secs(u64::from(l.max_session_expiry_secs)),
+        topic_alias_maximum: l.topic_alias_maximum,
+        max_publish_rate: l.publish_rate,
+        max_user_properties: usize::from(l.max_user_properties),
+        ..defaults
+    }
+}
+
+/// The app's options for `config`: settings, plain TCP listeners, `$SYS` interval, admission.
+/// tls/ws/wss listeners are attached after start by [`attach_listener`].
+pub fn hub_options(config: &Config) -> anyhow::Result<HubOptions> {
+    let ip_filter = IpFilter::new(
+        config.network.allow.iter().map(ToString::to_string),
+        config.network.deny.iter().map(ToString::to_string),
+    )
+    .context("network allow/deny lists")?;
+    Ok(HubOptions {
+        settings: broker_settings(config),
+        tcp_listeners: config
+            .listeners
+            .iter()
+            .filter(|l| l.kind == ListenerKind::Tcp)
+            .map(|l| l.bind)
+            .collect(),
+        sys_interval: Some(config.sys.interval()),
+        ip_filter: Some(ip_filter),
+        connection_rate: (config.limits.connection_rate > 0).then(|| ConnectionRate {
+            per_window: config.limits.connection_rate,
+            window: Duration::from_secs(1),
+        }),
+        ..HubOptions::default()
+    })
+}
+
+/// Keys that parse and validate but that the running hub does not act on yet (their subsystems
+/// arrive with later issues). Each set one is worth a warning at start.
+fn not_yet_applied(config: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if !config.auth.allow_anonymous {
+        keys.push("auth.allow_anonymous (users and authentication are not implemented yet)");
+    }
+    if config.auth.root_password.is_some() {
+        keys.push("auth.root_password (users are not implemented yet)");
+    }
+    if !config.lot.files.is_empty() {
+        keys.push("lot.files (the LOT runtime is not implemented yet)");
+    }
+    if config.metrics.bind.is_some() {
+        keys.push("metrics.bind (the Prometheus endpoint is not implemented yet)");
+    }
+    keys
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listeners: Vec<String> = config
+    for key in not_yet_applied(&config) {
+        tracing::warn!("config key ignored: {key}");
+    }
+    let mut hub = Hub::start(hub_options(&config)?)
+        .await
+        .context("cannot start the hub")?;
+    let mut listeners: Vec<String> = hub
+        .local_addrs()
+        .iter()
+        .map(|addr| format!("tcp:{addr}"))
+        .collect();
+    for listener in config
         .listeners
         .iter()
-        .map(|l| format!("{}:{}", l.kind, l.bind))
-        .collect();
+        .filter(|l| l.kind != ListenerKind::Tcp)
+    {
+        let addr = attach_listener(&mut hub, listener, &config).await?;
+        listeners.push(format!("{}:{addr}", listener.kind));
+    }
     tracing::info!(
         listeners = %listeners.join(", "),
         data_dir = %config.data_dir.display(),
-        "lothub {} starting",
+        "lothub {} running",
         env!("CARGO_PKG_VERSION")
     );
-    anyhow::bail!("the broker core is not wired into the command line yet (app::Hub is missing)")
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down");
+    hub.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds a tls, ws or wss listener and runs its accept loop on the hub. Returns the bound
+/// address. Certificate files are read here, so a bad one stops the start.
+async fn attach_listener(
+    hub: &mut Hub,
+    listener: &ListenerConfig,
+    config: &Config,
+) -> anyhow::Result<SocketAddr> {
+    let socket = TcpListener::bind(listener.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} ({})", listener.bind, listener.kind))?;
+    let addr = socket.local_addr().context("listener address")?;
+    let limits = HandshakeLimits {
+        timeout: config.limits.connect_timeout(),
+        ..HandshakeLimits::default()
+    };
+    let ws = || {
+        Arc::new(WsSettings {
+            path: listener.ws_path().to_string(),
+            // One WebSocket message carries at least one whole MQTT packet.
+            max_message_bytes: WsSettings::default()
+                .max_message_bytes
+                .max(config.limits.max_packet_size as usize + 1024),
+        })
+    };
+    match listener.kind {
+        ListenerKind::Tcp => anyhow::bail!("tcp listeners are bound by the hub itself"),
+        ListenerKind::Ws => spawn_accept(hub, socket, WsHandshake { ws: ws() }, limits),
+        ListenerKind::Tls => {
+            let tls = load_tls(hub, listener)?;
+            spawn_accept(hub, socket, TlsHandshake { tls }, limits);
+        }
+        ListenerKind::Wss => {
+            let tls = load_tls(hub, listener)?;
+            spawn_accept(hub, socket, WssHandshake { tls, ws: ws() }, limits);
+        }
+    }
+    Ok(addr)
+}
+
+/// Loads the listener's certificates and starts the watcher that reloads them when they change.
+fn load_tls(hub: &mut Hub, listener: &ListenerConfig) -> anyhow::Result<ReloadableTls> {
+    let (Some(cert), Some(key)) = (&listener.cert, &listener.key) else {
+        anyhow::bail!(
+            "{} listener on {} without cert and key",
+            listener.kind,
+            listener.bind
+        );
+    };
+    let tls = ReloadableTls::load(TlsSettings {
+        cert: cert.clone(),
+        key: key.clone(),
+        client_ca: listener.client_ca.clone(),
+        require_client_cert: listener.require_client_cert,
+        use_identity_as_username: listener.use_identity_as_username,
+    })
+    .with_context(|| format!("{} listener on {}", listener.kind, listener.bind))?;
+    let watcher = tls.spawn_watcher(DEFAULT_RELOAD_INTERVAL, hub.broker().shutdown_token());
+    hub.spawn(async move {
+        let _ = watcher.await;
+    });
+    Ok(tls)
+}
+
+fn spawn_accept<H: Handshake>(
+    hub: &mut Hub,
+    socket: TcpListener,
+    handshake: H,
+    limits: HandshakeLimits,
+) {
+    let broker = hub.broker();
+    let admission = hub.admission();
+    let shutdown = broker.shutdown_token();
+    hub.spawn(serve_with(
+        socket,
+        handshake,
+        limits,
+        shutdown,
+        move |stream, info| {
+            let broker = broker.clone();
+            let admission = admission.clone();
+            async move {
+                // The same allow/deny lists and per-IP rate as the TCP listeners.
+                if admission.admits(info.peer.ip()) {
+                    broker.serve_connection(stream, info).await;
+                }
+            }
+        },
+    ));
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM and returns its name.
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT").context("cannot listen for SIGINT"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")?;
+        Ok("Ctrl-C")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(text).unwrap()
+    }
+
+    #[test]
+    fn every_limit_reaches_the_broker_settings() {
+        let c = config(
+            "[limits]\nmax_connections = 7\nmax_packet_size = 2048\nreceive_maximum = 9\n\
+             max_inflight = 11\nmax_queued_messages = 13\nmax_queued_bytes = 17\n\
+             max_retained = 19\nconnect_timeout_secs = 3\nmax_keepalive_secs = 23\n\
+             max_topic_length = 29\nmax_topic_levels = 31\npublish_rate = 37\n\
+             max_user_properties = 41\ndefault_session_expiry_secs = 43\n\
+             max_session_expiry_secs = 47\ntopic_alias_maximum = 53\n",
+        );
+        let s = broker_settings(&c);
+        assert_eq!(s.max_connections, 7);
+        assert_eq!(s.max_packet_size, 2048);
+        assert_eq!(
+            s.max_connect_packet_size, 2048,
+            "pre-auth cap within the packet limit"
+        );
+        assert_eq!((s.receive_maximum, s.max_inflight), (9, 11));
+        assert_eq!((s.max_queued_messages, s.max_queued_bytes), (13, 17));
+        assert_eq!(s.max_retained, 19);
+        assert_eq!(s.connect_timeout, Duration::from_secs(3));
+        assert_eq!(s.max_keepalive, 23);
+        assert_eq!((s.max_topic_length, s.max_topic_levels), (29, 31));
+        assert_eq!(s.max_publish_rate, 37);
+        assert_eq!(s.max_user_properties, 41);
+        assert_eq!(s.default_session_expiry, Duration::from_secs(43));
+        assert_eq!(s.max_session_expiry, Duration::from_secs(47));
+        assert_eq!(s.topic_alias_maximum, 53);
+    }
+
+    #[test]
+    fn default_config_matches_broker_defaults_where_both_define_one() {
+        let s = broker_settings(&Config::default());
+        let d = BrokerSettings::default();
+        assert_eq!(s.max_packet_size, d.max_packet_size);
+        assert_eq!(s.connect_timeout, d.connect_timeout);
+        assert_eq!(s.max_connections, d.max_connections);
+        assert_eq!(
+            (s.receive_maximum, s.max_inflight),
+            (d.receive_maximum, d.max_inflight)
+        );
+        assert_eq!(s.max_queued_messages, d.max_queued_messages);
+        assert_eq!(s.max_queued_bytes, d.max_queued_bytes);
+        assert_eq!(s.max_retained, d.max_retained);
+        assert_eq!(s.max_topic_levels, d.max_topic_levels);
+        assert_eq!(s.default_session_expiry, d.default_session_expiry);
+        assert_eq!(s.max_session_expiry, d.max_session_expiry);
+    }
+
+    #[test]
+    fn hub_options_listeners_sys_and_admission() {
+        let c = config(
+            "[[listeners]]\nkind = \"tcp\"\nbind = \"127.0.0.1:1\"\n\
+             [[listeners]]\nkind = \"ws\"\nbind = \"127.0.0.1:2\"\n\
+             [sys]\ninterval_secs = 4\n[limits]\nconnection_rate = 5\n\
+             [network]\ndeny = [\"10.0.0.0/8\"]\n",
+        );
+        let o = hub_options(&c).unwrap();
+        assert_eq!(o.tcp_listeners, vec!["127.0.0.1:1".parse().unwrap()]);
+        assert_eq!(o.sys_interval, Some(Duration::from_secs(4)));
+        let rate = o.connection_rate.unwrap();
+        assert_eq!((rate.per_window, rate.window), (5, Duration::from_secs(1)));
+        let filter = o.ip_filter.unwrap();
+        assert!(!filter.allows("10.1.1.1".parse().unwrap()));
+        assert!(filter.allows("192.168.1.1".parse().unwrap()));
+        assert!(
+            hub_options(&Config::default())
+                .unwrap()
+                .connection_rate
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unimplemented_keys_are_reported() {
+        assert!(not_yet_applied(&Config::default()).is_empty());
+        let c = config(
+            "[auth]\nallow_anonymous = false\nroot_password = \"x\"\n[lot]\nfiles = [\"a.lot\"]\n",
+        );
+        assert_eq!(not_yet_applied(&c).len(), 3);
+    }
 }

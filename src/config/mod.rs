@@ -199,8 +199,6 @@ pub struct Limits {
     pub max_session_expiry_secs: u32,
     /// Topic Alias Maximum announced to MQTT 5 clients; 0 = no inbound aliases.
     pub topic_alias_maximum: u16,
-    /// Messages waiting to be written to one connected client.
-    pub client_queue: u32,
 }
 
 impl Default for Limits {
@@ -223,7 +221,6 @@ impl Default for Limits {
             default_session_expiry_secs: 7 * 24 * 3600,
             max_session_expiry_secs: u32::MAX,
             topic_alias_maximum: 64,
-            client_queue: 10_000,
         }
     }
 }

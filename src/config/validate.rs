@@ -216,7 +216,6 @@ fn validate_limits(c: &Config) -> Result<(), ConfigError> {
         l.max_session_expiry_secs,
         " seconds (limits.max_session_expiry_secs)",
     )?;
-    at_least("limits.client_queue", l.client_queue, 1, "")?;
     Ok(())
 }
 
