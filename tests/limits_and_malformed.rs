@@ -267,11 +267,11 @@ async fn max_connections_refuses_the_extra_client() {
         let mut c = Raw::open(hub.addr, V5).await;
         c.send(&Packet::Connect(Box::new(connect_packet(V5, "later"))))
             .await;
-        if let Read::Packet(Packet::ConnAck(ack)) = c.read().await {
-            if ack.reason == 0 {
-                ok = true;
-                break;
-            }
+        if let Read::Packet(Packet::ConnAck(ack)) = c.read().await
+            && ack.reason == 0
+        {
+            ok = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -38,10 +38,10 @@ impl V5 {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             while let Ok(event) = eventloop.poll().await {
-                if let v5::Event::Incoming(packet) = event {
-                    if tx.send(packet).is_err() {
-                        return;
-                    }
+                if let v5::Event::Incoming(packet) = event
+                    && tx.send(packet).is_err()
+                {
+                    return;
                 }
             }
         });
@@ -124,10 +124,10 @@ impl V311 {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             while let Ok(event) = eventloop.poll().await {
-                if let rumqttc::Event::Incoming(packet) = event {
-                    if tx.send(packet).is_err() {
-                        return;
-                    }
+                if let rumqttc::Event::Incoming(packet) = event
+                    && tx.send(packet).is_err()
+                {
+                    return;
                 }
             }
         });
