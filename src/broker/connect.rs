@@ -51,15 +51,15 @@ pub(super) struct Conn {
 pub(super) enum Accepted {
     Yes(Box<Conn>),
     /// Refused with this CONNACK.
-    No(ConnAck),
+    No(Box<ConnAck>),
 }
 
 fn refuse(code: u8) -> Accepted {
-    Accepted::No(ConnAck {
+    Accepted::No(Box::new(ConnAck {
         session_present: false,
         reason: code,
         properties: Properties::default(),
-    })
+    }))
 }
 
 /// Handles CONNECT; on success the CONNACK is already in the connection's output buffer.

@@ -171,7 +171,7 @@ where
         Accepted::Yes(conn) => conn,
         Accepted::No(connack) => {
             let mut buf = BytesMut::new();
-            let _ = crate::protocol::encode(&Packet::ConnAck(connack), version, &mut buf);
+            let _ = crate::protocol::encode(&Packet::ConnAck(*connack), version, &mut buf);
             io.write_final(&buf).await;
             return;
         }

@@ -250,7 +250,8 @@ pub use rumqttc::v5::mqttbytes::v5::Packet as Packet5;
 
 #[derive(Debug)]
 pub enum Ev5 {
-    In(Packet5),
+    /// Boxed: MQTT 5 packets are large and most events are small.
+    In(Box<Packet5>),
     Closed(String),
 }
 
@@ -284,7 +285,7 @@ pub async fn v5_connect(
         loop {
             match eventloop.poll().await {
                 Ok(rumqttc::v5::Event::Incoming(p)) => {
-                    if tx.send(Ev5::In(p)).is_err() {
+                    if tx.send(Ev5::In(Box::new(p))).is_err() {
                         return;
                     }
                 }
@@ -304,7 +305,12 @@ pub async fn v5_connect(
     let ack = within("CONNACK (5)", async {
         loop {
             match c.events.recv().await {
-                Some(Ev5::In(Packet5::ConnAck(a))) => return a,
+                Some(Ev5::In(p)) if matches!(*p, Packet5::ConnAck(_)) => {
+                    let Packet5::ConnAck(a) = *p else {
+                        unreachable!()
+                    };
+                    return a;
+                }
                 Some(Ev5::Closed(e)) => panic!("connection failed before CONNACK: {e}"),
                 Some(_) => {}
                 None => panic!("event loop ended before CONNACK"),
@@ -325,7 +331,7 @@ impl V5 {
             loop {
                 match self.events.recv().await {
                     Some(Ev5::In(p)) => {
-                        if let Some(v) = pick(&p) {
+                        if let Some(v) = pick(p.as_ref()) {
                             return v;
                         }
                     }
@@ -368,8 +374,8 @@ impl V5 {
         let deadline = tokio::time::Instant::now() + d;
         while let Ok(ev) = tokio::time::timeout_at(deadline, self.events.recv()).await {
             match ev {
-                Some(Ev5::In(Packet5::Publish(p))) => {
-                    panic!("unexpected PUBLISH on {:?}: {:?}", p.topic, p.payload)
+                Some(Ev5::In(p)) if matches!(*p, Packet5::Publish(_)) => {
+                    panic!("unexpected PUBLISH: {p:?}")
                 }
                 Some(_) => {}
                 None => return,
@@ -383,7 +389,11 @@ impl V5 {
             let mut disconnect = None;
             loop {
                 match self.events.recv().await {
-                    Some(Ev5::In(Packet5::Disconnect(d))) => disconnect = Some(d),
+                    Some(Ev5::In(p)) if matches!(*p, Packet5::Disconnect(_)) => {
+                        if let Packet5::Disconnect(d) = *p {
+                            disconnect = Some(d);
+                        }
+                    }
                     Some(Ev5::Closed(_)) | None => return disconnect,
                     Some(_) => {}
                 }
