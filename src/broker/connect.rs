@@ -109,10 +109,14 @@ pub(super) async fn accept(shared: &Arc<Shared>, c: Connect, info: &ConnectionIn
         u32::try_from(settings.default_session_expiry.as_secs()).unwrap_or(u32::MAX)
     };
 
-    if let Some(will) = &c.will
-        && validate_topic_name(&will.topic, &shared.topic_limits).is_err()
-    {
-        return refuse(reason::TOPIC_NAME_INVALID);
+    if let Some(will) = &c.will {
+        if validate_topic_name(&will.topic, &shared.topic_limits).is_err() {
+            return refuse(reason::TOPIC_NAME_INVALID);
+        }
+        // The will lives as long as the session: its properties are bounded like a PUBLISH's.
+        if will.properties.user_properties.len() > settings.max_user_properties {
+            return refuse(reason::IMPLEMENTATION_SPECIFIC_ERROR);
+        }
     }
 
     let username = info.tls_identity.clone().or_else(|| c.username.clone());

@@ -27,12 +27,10 @@ impl Conn {
     pub fn process(&mut self, inbuf: &mut BytesMut, max_packet: usize) -> Result<(), Close> {
         self.unacked_batch = 0;
         loop {
-            let before = inbuf.len();
             match decode(inbuf, Some(self.version), max_packet) {
                 Ok(Some(packet)) => {
-                    self.shared
-                        .stats
-                        .packet_received((before - inbuf.len()) as u64);
+                    // Bytes are counted per read in `connection`; here only the packet.
+                    self.shared.stats.packet_received(0);
                     self.handle(packet)?;
                 }
                 Ok(None) => return Ok(()),
@@ -115,20 +113,21 @@ impl Conn {
             }
         }
         shared.stats.publish_received();
-        let allowed =
-            !p.topic.starts_with("$SYS/") && shared.hooks.authorize_publish(&self.client, &p.topic);
         let pkid = p.pkid;
         let qos = p.qos;
-        let code = if allowed {
-            let recipients = shared.accept_publish(p, Some(&self.client));
-            if recipients == 0 {
-                reason::NO_MATCHING_SUBSCRIBERS
-            } else {
-                reason::SUCCESS
-            }
-        } else {
-            // MQTT 5 says so with 0x87; 3.1.1 has no negative ack: acknowledged and dropped.
+        // Refusals are acknowledged with a reason on MQTT 5; 3.1.1 has no negative ack, so the
+        // message is acknowledged and dropped there.
+        let code = if p.properties.user_properties.len() > shared.settings.max_user_properties {
+            // Bounded because every queued copy keeps them (broker.md "Pitfalls").
+            reason::IMPLEMENTATION_SPECIFIC_ERROR
+        } else if p.topic.starts_with("$SYS/")
+            || !shared.hooks.authorize_publish(&self.client, &p.topic)
+        {
             reason::NOT_AUTHORIZED
+        } else if shared.accept_publish(p, Some(&self.client)) == 0 {
+            reason::NO_MATCHING_SUBSCRIBERS
+        } else {
+            reason::SUCCESS
         };
         let mut ack = PubAck::new(pkid);
         if self.version.is_v5() {

@@ -59,7 +59,8 @@ impl Outbound {
             self.buf.truncate(before);
             return;
         }
-        stats.packet_sent((self.buf.len() - before) as u64);
+        // Bytes are counted when written (`connection`); here only the packet.
+        stats.packet_sent(0);
     }
 
     /// Releases the buffer's memory once everything was written (idle connections hold none).
