@@ -1,7 +1,8 @@
-//! MQTT 5 features end to end (broker.md "Protocol", issue #2 "What must work"): properties
-//! passed through, request/response, message expiry, topic aliases both ways, subscription
-//! identifiers, no-local, retain-as-published, retain handling, Receive Maximum, Maximum Packet
-//! Size, shared subscriptions, assigned client ids, server keep-alive, will delay.
+//! MQTT 5 message features end to end (broker.md "Protocol", issue #2 "What must work"):
+//! properties passed through, request/response, message expiry, topic aliases both ways,
+//! subscription identifiers, no-local, retain-as-published, retain handling. Connection-level
+//! features (Receive Maximum, packet size, shared subscriptions, client ids, keep-alive, will
+//! delay) are in `mqtt5_connection.rs`.
 //!
 //! Each test starts its own hub on 127.0.0.1:0 and talks to it with rumqttc where the library can
 //! express the feature, and with the raw codec client (`support::raw`) where it cannot.
@@ -10,13 +11,12 @@ mod support;
 
 use bytes::Bytes;
 use lothub::protocol::packet::{
-    Disconnect, Packet, Properties, ProtocolVersion, QoS, SubscriptionOptions, Will, reason,
+    Disconnect, Packet, Properties, ProtocolVersion, QoS, SubscriptionOptions, reason,
 };
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 use support::raw::{QUIET, Raw, connect_packet, opts, publish};
-use support::rum::{V5, V311};
+use support::rum::V5;
 
 const V5P: ProtocolVersion = ProtocolVersion::V5;
 
@@ -455,206 +455,79 @@ async fn retain_handling_0_1_2() {
 }
 
 #[tokio::test]
-async fn receive_maximum_exceeded_disconnects_0x93() {
-    let hub = support::start(|s| s.broker.receive_maximum = 2).await;
-    let (mut c, ack) = Raw::connect_with(hub.addr, connect_packet(V5P, "rm")).await;
-    assert_eq!(ack.properties.receive_maximum, Some(2));
-    // QoS 2 without PUBREL keeps each one unacknowledged (§4.9: counted until PUBCOMP).
-    for pkid in 1..=3u16 {
-        c.send(&Packet::Publish(publish(
-            "rm/t",
-            b"x",
-            QoS::ExactlyOnce,
-            pkid,
-        )))
-        .await;
-    }
-    assert_eq!(
-        c.expect_closed().await,
-        Some(reason::RECEIVE_MAXIMUM_EXCEEDED)
+async fn live_message_keeps_its_expiry_interval() {
+    let hub = support::start(|_| {}).await;
+    let mut sub = Raw::connect(hub.addr, V5P, "live-exp-sub").await;
+    sub.subscribe("lexp/t", QoS::AtLeastOnce).await;
+    let mut publisher = Raw::connect(hub.addr, V5P, "live-exp-pub").await;
+    let mut p = publish("lexp/t", b"x", QoS::AtLeastOnce, 1);
+    p.properties.message_expiry_interval = Some(100);
+    publisher.publish(p).await;
+    let got = sub.next_publish().await;
+    assert!(
+        matches!(got.properties.message_expiry_interval, Some(99..=100)),
+        "{:?}",
+        got.properties.message_expiry_interval
+    );
+}
+
+#[tokio::test]
+async fn topic_alias_zero_is_invalid() {
+    let hub = support::start(|_| {}).await;
+    let mut publisher = Raw::connect(hub.addr, V5P, "alias-zero").await;
+    let mut p = publish("a/b", b"x", QoS::AtMostOnce, 0);
+    p.properties.topic_alias = Some(0);
+    publisher.send(&Packet::Publish(p)).await;
+    // §3.3.2.3.4: "A Topic Alias of 0 is not permitted" [MQTT-3.3.2-8]. The spec ties 0x94 to
+    // an alias above the maximum; for 0 a plain Protocol Error is as faithful.
+    let reason = publisher.expect_closed().await;
+    assert!(
+        matches!(
+            reason,
+            Some(reason::TOPIC_ALIAS_INVALID | reason::PROTOCOL_ERROR)
+        ),
+        "got {reason:?}"
     );
     support::raw::assert_still_serving(hub.addr).await;
 }
 
 #[tokio::test]
-async fn maximum_packet_size_inbound_is_announced_and_enforced() {
-    let hub = support::start(|s| s.broker.max_packet_size = 1024).await;
-    let (mut c, ack) = Raw::connect_with(hub.addr, connect_packet(V5P, "mps-in")).await;
-    assert_eq!(ack.properties.maximum_packet_size, Some(1024));
-    c.send(&Packet::Publish(publish(
-        "mps/t",
-        &[7u8; 2000],
-        QoS::AtMostOnce,
-        0,
-    )))
+async fn retained_messages_sent_on_subscribe_carry_the_subscription_identifier() {
+    let hub = support::start(|_| {}).await;
+    let mut publisher = Raw::connect(hub.addr, V5P, "rsid-pub").await;
+    let mut p = publish("rsid/t", b"kept", QoS::AtLeastOnce, 1);
+    p.retain = true;
+    publisher.publish(p).await;
+    let mut sub = Raw::connect(hub.addr, V5P, "rsid-sub").await;
+    let props = Properties {
+        subscription_identifiers: vec![42],
+        ..Properties::default()
+    };
+    sub.subscribe_with(1, &[("rsid/#", opts(QoS::AtLeastOnce))], props)
+        .await;
+    let got = sub.next_publish().await;
+    assert!(got.retain);
+    assert_eq!(got.properties.subscription_identifiers, vec![42]);
+}
+
+#[tokio::test]
+async fn no_local_on_a_shared_subscription_is_a_protocol_error() {
+    let hub = support::start(|_| {}).await;
+    let mut c = Raw::connect(hub.addr, V5P, "shared-nl").await;
+    let nl = SubscriptionOptions {
+        no_local: true,
+        ..opts(QoS::AtMostOnce)
+    };
+    c.send(&Packet::Subscribe(lothub::protocol::packet::Subscribe {
+        pkid: 1,
+        filters: vec![lothub::protocol::packet::SubscribeFilter {
+            filter: "$share/g/t".into(),
+            options: nl,
+        }],
+        properties: Properties::default(),
+    }))
     .await;
-    assert_eq!(c.expect_closed().await, Some(reason::PACKET_TOO_LARGE));
+    // §3.8.3.1 [MQTT-3.8.3-4]: No Local on a Shared Subscription is a Protocol Error.
+    assert_eq!(c.expect_closed().await, Some(reason::PROTOCOL_ERROR));
     support::raw::assert_still_serving(hub.addr).await;
-}
-
-#[tokio::test]
-async fn maximum_packet_size_outbound_drops_too_large_messages() {
-    let hub = support::start(|_| {}).await;
-    let mut c = connect_packet(V5P, "mps-out");
-    c.properties.maximum_packet_size = Some(200);
-    let (mut small, _) = Raw::connect_with(hub.addr, c).await;
-    small.subscribe("mps/#", QoS::AtLeastOnce).await;
-    let mut publisher = Raw::connect(hub.addr, V5P, "mps-src").await;
-    publisher
-        .publish(publish("mps/big", &[1u8; 1000], QoS::AtLeastOnce, 1))
-        .await;
-    publisher
-        .publish(publish("mps/small", b"ok", QoS::AtLeastOnce, 2))
-        .await;
-    // §3.1.2.11.4: the server MUST NOT send a packet larger than the client's maximum; it
-    // discards it and carries on.
-    let p = small.next_publish().await;
-    assert_eq!(&*p.topic, "mps/small");
-    small.sync().await;
-}
-
-#[tokio::test]
-async fn shared_subscription_round_robin_with_rumqttc() {
-    let hub = support::start(|_| {}).await;
-    let mut members = Vec::new();
-    for i in 0..3 {
-        let m = V311::connect(hub.addr, &format!("worker-{i}")).await;
-        m.client
-            .subscribe("$share/workers/jobs/+", rumqttc::QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        members.push(m);
-    }
-    for m in &mut members {
-        m.suback().await;
-    }
-    let mut watcher = V311::connect(hub.addr, "watcher").await;
-    watcher
-        .client
-        .subscribe("jobs/#", rumqttc::QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    watcher.suback().await;
-
-    let publisher = V311::connect(hub.addr, "boss").await;
-    for i in 0..9 {
-        publisher
-            .client
-            .publish(
-                "jobs/build",
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                format!("{i}"),
-            )
-            .await
-            .unwrap();
-    }
-    for _ in 0..9 {
-        watcher
-            .publish_within(support::raw::WAIT)
-            .await
-            .expect("the plain subscriber gets every job");
-    }
-    let mut total = 0;
-    for m in &mut members {
-        let mut n = 0;
-        while m.publish_within(QUIET).await.is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 3, "round robin gives each of 3 members 3 of 9 jobs");
-        total += n;
-    }
-    assert_eq!(total, 9);
-}
-
-#[tokio::test]
-async fn empty_client_id_gets_an_assigned_identifier() {
-    let hub = support::start(|_| {}).await;
-    let (mut c, ack) = Raw::connect_with(hub.addr, connect_packet(V5P, "")).await;
-    assert_eq!(ack.reason, 0);
-    let assigned = ack
-        .properties
-        .assigned_client_identifier
-        .expect("MQTT 5 CONNACK carries the assigned id");
-    assert!(!assigned.is_empty());
-    c.sync().await;
-    let (_, ack2) = Raw::connect_with(hub.addr, connect_packet(V5P, "")).await;
-    assert_ne!(
-        ack2.properties.assigned_client_identifier.as_deref(),
-        Some(assigned.as_str()),
-        "two clients must not share an assigned id"
-    );
-    // The first one was not taken over by the second.
-    c.sync().await;
-    // 3.1.1 with clean session: accepted too (no way to tell the id).
-    let (_, ack3) = Raw::connect_with(hub.addr, connect_packet(ProtocolVersion::V3_1_1, "")).await;
-    assert_eq!(ack3.reason, 0);
-}
-
-#[tokio::test]
-async fn server_keep_alive_caps_the_client_value() {
-    let hub = support::start(|s| s.broker.max_keepalive = 30).await;
-    let mut c = connect_packet(V5P, "ka-big");
-    c.keep_alive = 600;
-    let (_, ack) = Raw::connect_with(hub.addr, c).await;
-    assert_eq!(ack.reason, 0);
-    assert_eq!(ack.properties.server_keep_alive, Some(30));
-    let mut c = connect_packet(V5P, "ka-small");
-    c.keep_alive = 10;
-    let (_, ack) = Raw::connect_with(hub.addr, c).await;
-    assert!(
-        matches!(ack.properties.server_keep_alive, None | Some(10)),
-        "a value under the cap is kept: {ack:?}"
-    );
-}
-
-fn will_connect(id: &str, delay: u32) -> lothub::protocol::packet::Connect {
-    let mut c = connect_packet(V5P, id);
-    c.clean_start = false;
-    c.properties.session_expiry_interval = Some(60);
-    c.will = Some(Will {
-        topic: Arc::from("wills/".to_string() + id),
-        payload: Bytes::from_static(b"gone"),
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        properties: Properties {
-            will_delay_interval: Some(delay),
-            ..Properties::default()
-        },
-    });
-    c
-}
-
-#[tokio::test]
-async fn will_delay_postpones_and_reconnect_cancels() {
-    let hub = support::start(|_| {}).await;
-    let mut watcher = Raw::connect(hub.addr, V5P, "will-watch").await;
-    watcher.subscribe("wills/#", QoS::AtLeastOnce).await;
-
-    // Dropped without DISCONNECT: the will waits 2 s.
-    let (dying, _) = Raw::connect_with(hub.addr, will_connect("w-late", 2)).await;
-    // A second client with the same delay comes back within it: its will is never sent.
-    let (back, _) = Raw::connect_with(hub.addr, will_connect("w-back", 2)).await;
-    drop(dying);
-    drop(back);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_back_again, ack) = Raw::connect_with(hub.addr, will_connect("w-back", 2)).await;
-    assert!(ack.session_present);
-
-    assert!(
-        watcher
-            .maybe_publish(Duration::from_millis(1000))
-            .await
-            .is_none(),
-        "will sent before its delay"
-    );
-    let p = watcher.next_publish().await;
-    assert_eq!(&*p.topic, "wills/w-late");
-    assert!(
-        watcher
-            .maybe_publish(Duration::from_millis(2500))
-            .await
-            .is_none(),
-        "the will of a client that reconnected was sent"
-    );
 }

@@ -9,8 +9,9 @@
 pub mod raw;
 pub mod rum;
 
-use lothub::app::{Hub, HubOptions};
+use lothub::app::{ConnectionRate, Hub, HubOptions};
 use lothub::broker::BrokerSettings;
+use lothub::broker::ratelimit::IpFilter;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,6 +20,10 @@ pub struct Tweaks {
     pub broker: BrokerSettings,
     /// `$SYS/broker/...` publication period (the default 10 s is too slow for tests).
     pub sys_interval: Duration,
+    /// Turns the `$SYS` task off (its retained topics would count against `max_retained`).
+    pub sys_off: bool,
+    pub ip_filter: Option<IpFilter>,
+    pub connection_rate: Option<ConnectionRate>,
 }
 
 /// A running hub; dropped with the test's runtime.
@@ -32,12 +37,17 @@ pub async fn start(tweak: impl FnOnce(&mut Tweaks)) -> TestHub {
     let mut t = Tweaks {
         broker: BrokerSettings::default(),
         sys_interval: Duration::from_secs(10),
+        sys_off: false,
+        ip_filter: None,
+        connection_rate: None,
     };
     tweak(&mut t);
     let opts = HubOptions {
         settings: t.broker,
         tcp_listeners: vec!["127.0.0.1:0".parse().unwrap()],
-        sys_interval: Some(t.sys_interval),
+        sys_interval: (!t.sys_off).then_some(t.sys_interval),
+        ip_filter: t.ip_filter,
+        connection_rate: t.connection_rate,
         ..HubOptions::default()
     };
     let hub = tokio::time::timeout(raw::WAIT, Hub::start(opts))
