@@ -11,6 +11,7 @@
 //! | [`protocol`] | bytes <-> MQTT packets, topic names and filters (pure, no I/O) | sockets, broker state |
 //! | [`lot`] | LOT text -> checked definitions, and their evaluation (pure) | broker, sockets, files |
 //! | [`broker`] | MQTT semantics: sessions, subscriptions, retained, inflight, hooks, store trait | LOT |
+//! | [`storage`] | the one redb file: configuration state, and the broker's store (group commit) | MQTT semantics, LOT parsing |
 //! | [`transport`] | listeners and the byte streams (TCP today) fed to the broker's connection code | MQTT semantics |
 //! | [`config`] | the TOML config: parsing, defaults, validation | everything else |
 //! | [`cli`] | command-line parsing and the offline sub-commands | broker internals |
@@ -26,4 +27,5 @@ pub mod cli;
 pub mod config;
 pub mod lot;
 pub mod protocol;
+pub mod storage;
 pub mod transport;
