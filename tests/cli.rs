@@ -7,6 +7,12 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+mod tls_support;
+
 fn lothub() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lothub"));
     cmd.env_remove("RUST_LOG")
@@ -141,31 +147,19 @@ const CONNECT_311: &[u8] = &[
     b'e', b's', b't',
 ];
 
-#[test]
-fn hub_starts_accepts_a_connect_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+/// Starts the binary with `args`, stderr captured for [`stop`].
+fn spawn_hub(args: &[&std::ffi::OsStr]) -> Hub {
     let child = lothub()
-        .args(["--listen", &addr.to_string(), "--data-dir"])
-        .arg(&data)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut hub = Hub(child);
+    Hub(child)
+}
 
-    let mut stream = wait_for_port(&mut hub, addr);
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream.write_all(CONNECT_311).unwrap();
-    let mut connack = [0u8; 4];
-    stream.read_exact(&mut connack).unwrap();
-    // CONNACK, remaining length 2, session present 0, return code 0 (accepted).
-    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00]);
-    assert!(data.is_dir(), "data directory created");
-
+/// SIGTERM, then the exit status (within 10 s) and everything the hub logged.
+fn stop(mut hub: Hub) -> (Option<i32>, String) {
     let pid = hub.0.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
@@ -184,13 +178,145 @@ fn hub_starts_accepts_a_connect_and_stops_on_sigterm() {
         .unwrap()
         .read_to_string(&mut log)
         .unwrap();
-    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    (status.code(), log)
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[test]
+fn hub_starts_accepts_a_connect_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let addr = local(free_port());
+    let listen = addr.to_string();
+    let mut hub = spawn_hub(&[
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
+
+    let mut stream = wait_for_port(&mut hub, addr);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(CONNECT_311).unwrap();
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).unwrap();
+    // CONNACK, remaining length 2, session present 0, return code 0 (accepted).
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00]);
+    assert!(data.is_dir(), "data directory created");
+
+    let (code, log) = stop(hub);
+    assert_eq!(code, Some(0), "log:\n{log}");
     assert!(
-        log.contains(&addr.to_string()),
+        log.contains(&listen),
         "start line names the listener:\n{log}"
     );
     assert!(
         log.contains(&data.display().to_string()),
         "and the data dir:\n{log}"
     );
+}
+
+#[test]
+fn tls_and_ws_listeners_of_a_config_file_serve_mqtt() {
+    let pki = tls_support::Pki::new("lothub test CA");
+    let files = tls_support::ServerFiles::new(&pki.leaf("localhost"));
+    let (tcp, tls, ws) = (local(free_port()), local(free_port()), local(free_port()));
+    let config = format!(
+        "[[listeners]]\nkind = \"tcp\"\nbind = \"{tcp}\"\n\
+         [[listeners]]\nkind = \"tls\"\nbind = \"{tls}\"\ncert = \"{}\"\nkey = \"{}\"\n\
+         [[listeners]]\nkind = \"ws\"\nbind = \"{ws}\"\n",
+        files.cert.display(),
+        files.key.display()
+    );
+    let config_path = files.path().join("hub.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let data = files.path().join("data");
+    let mut hub = spawn_hub(&[
+        "--config".as_ref(),
+        config_path.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
+    for addr in [tcp, tls, ws] {
+        wait_for_port(&mut hub, addr);
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Errors are collected rather than unwrapped so that a failure shows the hub's log.
+    let outcome: Result<(), String> = runtime.block_on(async {
+        let client = tls_support::client_config(&pki.cert_pem, None);
+        let stream = tls_support::tls_connect(tls, client)
+            .await
+            .map_err(|e| format!("TLS connect: {e}"))?;
+        let ack = tls_support::Mqtt::new(stream)
+            .connect("over-tls", None)
+            .await
+            .map_err(|e| format!("MQTT over TLS: {e:?}"))?;
+        if ack.reason != 0 {
+            return Err(format!("CONNACK over TLS refused: {ack:?}"));
+        }
+
+        let mut request = format!("ws://{ws}/mqtt").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
+        let wait = tls_support::WAIT;
+        let (mut socket, _) = tokio::time::timeout(wait, tokio_tungstenite::connect_async(request))
+            .await
+            .map_err(|_| "WebSocket upgrade timed out".to_string())?
+            .map_err(|e| format!("WebSocket upgrade: {e}"))?;
+        socket
+            .send(Message::Binary(CONNECT_311.to_vec().into()))
+            .await
+            .map_err(|e| format!("WebSocket send: {e}"))?;
+        let reply = tokio::time::timeout(wait, socket.next())
+            .await
+            .map_err(|_| "no CONNACK over WebSocket within 5 s".to_string())?
+            .ok_or("WebSocket closed before CONNACK")?
+            .map_err(|e| format!("WebSocket read: {e}"))?;
+        if reply.clone().into_data().as_ref() != [0x20, 0x02, 0x00, 0x00] {
+            return Err(format!("unexpected reply over WebSocket: {reply:?}"));
+        }
+        Ok(())
+    });
+
+    let (code, log) = stop(hub);
+    if let Err(e) = outcome {
+        panic!("{e}\nlog:\n{log}");
+    }
+    assert_eq!(code, Some(0), "log:\n{log}");
+    for addr in [tcp, tls, ws] {
+        assert!(
+            log.contains(&addr.to_string()),
+            "{addr} in the start line:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn unusable_certificate_refuses_to_start_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    std::fs::write(&key, "not a key").unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[[listeners]]\nkind = \"tls\"\nbind = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let out = run(&["--config", &path]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("listeners[0]: "), "{}", stderr(&out));
 }

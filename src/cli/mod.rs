@@ -17,7 +17,7 @@ use clap::Parser;
 use crate::config::{Config, ConfigError, ListenerConfig};
 
 pub use args::{Cli, Command, ConfigCommand, LotCommand};
-pub use run::run_hub;
+pub use run::{broker_settings, check_tls, hub_options, run_hub};
 
 /// Environment variable holding the root password for the first start.
 pub const ROOT_PASSWORD_ENV: &str = "LOTHUB_ROOT_PASSWORD";
@@ -71,6 +71,10 @@ fn start(cli: &Cli) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    if let Err(message) = check_tls(&config) {
+        eprintln!("lothub: invalid configuration: {message}");
+        return EXIT_CONFIG;
+    }
     match run_hub(config) {
         Ok(()) => 0,
         Err(e) => {

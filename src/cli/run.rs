@@ -22,7 +22,7 @@ use crate::transport::accept::{
     Handshake, HandshakeLimits, TlsHandshake, WsHandshake, WssHandshake, serve_with,
 };
 use crate::transport::reload::{DEFAULT_RELOAD_INTERVAL, ReloadableTls};
-use crate::transport::tls::TlsSettings;
+use crate::transport::tls::{TlsSettings, build_server_config};
 use crate::transport::ws::WsSettings;
 
 /// Runs the hub until SIGINT or SIGTERM; `Ok(())` after a graceful shutdown.
@@ -204,23 +204,46 @@ async fn attach_listener(
     Ok(addr)
 }
 
+/// The transport's view of a tls/wss listener entry.
+fn tls_settings(listener: &ListenerConfig) -> Option<TlsSettings> {
+    Some(TlsSettings {
+        cert: listener.cert.clone()?,
+        key: listener.key.clone()?,
+        client_ca: listener.client_ca.clone(),
+        require_client_cert: listener.require_client_cert,
+        use_identity_as_username: listener.use_identity_as_username,
+    })
+}
+
+/// Builds every tls/wss listener's TLS configuration once, so that an unusable certificate or
+/// key is reported as a configuration error (naming the listener) before anything starts.
+pub fn check_tls(config: &Config) -> Result<(), String> {
+    for (i, listener) in config.listeners.iter().enumerate() {
+        if !listener.kind.is_tls() {
+            continue;
+        }
+        let settings = tls_settings(listener).ok_or_else(|| {
+            format!(
+                "listeners[{i}]: a {} listener needs cert and key",
+                listener.kind
+            )
+        })?;
+        build_server_config(&settings).map_err(|e| format!("listeners[{i}]: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Loads the listener's certificates and starts the watcher that reloads them when they change.
 fn load_tls(hub: &mut Hub, listener: &ListenerConfig) -> anyhow::Result<ReloadableTls> {
-    let (Some(cert), Some(key)) = (&listener.cert, &listener.key) else {
+    let Some(settings) = tls_settings(listener) else {
         anyhow::bail!(
             "{} listener on {} without cert and key",
             listener.kind,
             listener.bind
         );
     };
-    let tls = ReloadableTls::load(TlsSettings {
-        cert: cert.clone(),
-        key: key.clone(),
-        client_ca: listener.client_ca.clone(),
-        require_client_cert: listener.require_client_cert,
-        use_identity_as_username: listener.use_identity_as_username,
-    })
-    .with_context(|| format!("{} listener on {}", listener.kind, listener.bind))?;
+    let tls = ReloadableTls::load(settings)
+        .with_context(|| format!("{} listener on {}", listener.kind, listener.bind))?;
     let watcher = tls.spawn_watcher(DEFAULT_RELOAD_INTERVAL, hub.broker().shutdown_token());
     hub.spawn(async move {
         let _ = watcher.await;
