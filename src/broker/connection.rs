@@ -102,9 +102,11 @@ impl<S: AsyncRead + AsyncWrite> Io<S> {
         }
     }
 
-    /// Releases the read buffer's memory when nothing is pending in it.
+    /// Releases the read buffer's memory when nothing is pending in it and it is larger than
+    /// the current read size: busy connections keep their big buffer, idle ones shrink to
+    /// `MIN_READ` as their reads get small.
     fn release_if_empty(&mut self) {
-        if self.inbuf.is_empty() && self.inbuf.capacity() > MIN_READ * 4 {
+        if self.inbuf.is_empty() && self.inbuf.capacity() > self.read_hint {
             self.inbuf = BytesMut::new();
         }
     }
@@ -147,7 +149,7 @@ where
         rd,
         wr,
         inbuf: BytesMut::new(),
-        read_hint: MIN_READ * 4,
+        read_hint: MIN_READ,
     };
     let deadline = shared.settings.connect_timeout;
     let connect = tokio::select! {
@@ -269,6 +271,7 @@ where
     let sleep = tokio::time::sleep_until(keep_alive.map_or(far_future, |k| last_read + k));
     tokio::pin!(sleep);
     let max_packet = shared.settings.max_packet_size;
+    io.release_if_empty();
     conn.drain();
     loop {
         io.prepare_read();

@@ -95,13 +95,22 @@ impl Conn {
             return Err(Close::Violation(reason::TOPIC_NAME_INVALID));
         }
         if p.qos != QoS::AtMostOnce {
-            // Receive Maximum (§3.3.4): QoS 2 ids awaiting PUBREL plus this batch's QoS 1 acks
-            // the client cannot have seen yet.
-            let waiting = self.session.state.lock().qos2_in.len();
-            let is_dup_qos2 =
-                p.qos == QoS::ExactlyOnce && self.session.state.lock().qos2_in.contains(&p.pkid);
+            // Receive Maximum (§3.3.4): QoS 2 ids awaiting PUBREL plus, for MQTT 5 clients (the
+            // only ones told our maximum), this batch's QoS 1 acks they cannot have seen yet.
+            // For 3.x the QoS 2 bound alone keeps the per-session state bounded.
+            let (waiting, is_dup_qos2) = {
+                let st = self.session.state.lock();
+                let dup = p.qos == QoS::ExactlyOnce && st.qos2_in.contains(&p.pkid);
+                (st.qos2_in.len(), dup)
+            };
+            let unacked = if self.version.is_v5() {
+                self.unacked_batch
+            } else {
+                0
+            };
             if !is_dup_qos2
-                && waiting + self.unacked_batch >= usize::from(shared.settings.receive_maximum)
+                && (p.qos == QoS::ExactlyOnce || self.version.is_v5())
+                && waiting + unacked >= usize::from(shared.settings.receive_maximum)
             {
                 return Err(Close::Violation(reason::RECEIVE_MAXIMUM_EXCEEDED));
             }

@@ -52,6 +52,19 @@ impl Message {
         Some(u32::try_from(left).unwrap_or(u32::MAX).max(1))
     }
 
+    /// A copy whose payload owns its memory (not a slice of a larger read buffer).
+    pub fn detached(&self) -> Message {
+        Message {
+            topic: self.topic.clone(),
+            payload: Bytes::copy_from_slice(&self.payload),
+            qos: self.qos,
+            retain: self.retain,
+            properties: self.properties.clone(),
+            expires_at: self.expires_at,
+            publisher: self.publisher.clone(),
+        }
+    }
+
     /// The message as the store keeps it.
     pub fn to_stored(&self, now: Instant) -> StoredMessage {
         let expires_at_unix = self.expires_at.map(|at| {
@@ -239,6 +252,11 @@ impl Session {
             online = st.connected;
             if !online && out.qos == QoS::AtMostOnce {
                 return Enqueued::Dropped;
+            }
+            if !online {
+                // The payload is a slice of the publisher's read buffer; an offline queue may
+                // keep it for days, so it gets its own copy rather than pinning that buffer.
+                out.msg = Arc::new(out.msg.detached());
             }
             if st.queue.len() >= limits.max_messages || st.queued_bytes + size > limits.max_bytes {
                 let Some(pos) = st.queue.iter().position(|o| o.qos == QoS::AtMostOnce) else {
