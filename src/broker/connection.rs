@@ -272,6 +272,7 @@ where
     tokio::pin!(sleep);
     let max_packet = shared.settings.max_packet_size;
     io.release_if_empty();
+    let mut unflushed = false;
     conn.drain();
     loop {
         io.prepare_read();
@@ -281,19 +282,23 @@ where
             biased;
             _ = shared.shutdown.cancelled() => return Close::Shutdown,
             _ = kick.cancelled() => return Close::TakenOver,
-            r = io.wr.write(&conn.out.buf), if out_len > 0 => match r {
-                Ok(0) | Err(_) => return Close::Lost,
-                Ok(n) => {
-                    conn.out.buf.advance(n);
-                    shared.stats.bytes_sent(n as u64);
-                    if conn.out.buf.is_empty() {
-                        conn.out.release_if_empty();
-                    }
-                    if out_len >= OUT_HIGH_WATER && conn.out.buf.len() < OUT_HIGH_WATER {
-                        conn.drain();
+            r = write_or_flush(&mut io.wr, &conn.out.buf), if out_len > 0 || unflushed => {
+                match r {
+                    Err(_) | Ok(Some(0)) => return Close::Lost,
+                    Ok(None) => unflushed = false,
+                    Ok(Some(n)) => {
+                        conn.out.buf.advance(n);
+                        unflushed = true;
+                        shared.stats.bytes_sent(n as u64);
+                        if conn.out.buf.is_empty() {
+                            conn.out.release_if_empty();
+                        }
+                        if out_len >= OUT_HIGH_WATER && conn.out.buf.len() < OUT_HIGH_WATER {
+                            conn.drain();
+                        }
                     }
                 }
-            },
+            }
             r = io.rd.read_buf(&mut io.inbuf), if out_len < OUT_READ_PAUSE => match r {
                 Ok(0) | Err(_) => return Close::Lost,
                 Ok(n) => {
@@ -318,6 +323,20 @@ where
                 sleep.as_mut().reset(deadline);
             }
         }
+    }
+}
+
+/// Writes some of `buf` (`Some(n)`), or, when it is empty, flushes what earlier writes left in
+/// the stream's own buffers (`None`): TLS and WebSocket streams need it, TCP ignores it. One
+/// future for both so the loop borrows the write half once.
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    buf: &[u8],
+) -> std::io::Result<Option<usize>> {
+    if buf.is_empty() {
+        wr.flush().await.map(|()| None)
+    } else {
+        wr.write(buf).await.map(Some)
     }
 }
 
