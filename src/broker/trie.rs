@@ -255,11 +255,14 @@ impl SubscriptionTree {
             publisher,
             available,
             out,
+            contributing_nodes: 0,
         };
         // §4.7.2: a topic starting with `$` is not matched by a first-level wildcard.
         let dollar = topic.starts_with('$');
         walk.descend(&self.root, topic, dollar);
-        merge_per_client(out, start);
+        if walk.contributing_nodes > 1 {
+            merge_per_client(out, start);
+        }
     }
 }
 
@@ -305,6 +308,10 @@ struct Walk<'a, 'o> {
     publisher: Option<&'a str>,
     available: &'a dyn Fn(&str) -> bool,
     out: &'o mut Vec<Delivery>,
+    /// Matching nodes that held non-shared subscribers. With at most one, no client can appear
+    /// twice (a node keys its subscribers by client), so the merge step is skipped: the common
+    /// case of a topic matched by one filter costs no sort.
+    contributing_nodes: usize,
 }
 
 impl Walk<'_, '_> {
@@ -346,6 +353,9 @@ impl Walk<'_, '_> {
 
     /// Appends the subscribers stored at a matching node.
     fn collect(&mut self, node: &Node) {
+        if !node.subscribers.is_empty() {
+            self.contributing_nodes += 1;
+        }
         for (client, entry) in &node.subscribers {
             if entry.options.no_local && self.publisher == Some(&**client) {
                 continue;
