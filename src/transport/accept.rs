@@ -3,7 +3,7 @@
 //! Owns the loop `accept -> handshake (bounded in time and in number) -> hand the stream to the
 //! broker`. The kinds differ only in their [`Handshake`]: [`TlsHandshake`], [`WsHandshake`],
 //! [`WssHandshake`]. Must not touch: MQTT (the broker reads CONNECT), certificates (see `tls`,
-//! `reload`). Start at [`serve_with`].
+//! `reload`). Start at [`serve`] (the hub's entry), then `run`.
 //!
 //! Slow-loris defence (broker.md "Pitfalls", CVE-2020-13849):
 //! - every handshake runs under [`HandshakeLimits::timeout`], measured from accept, so a client
@@ -23,8 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::ConnectionInfo;
+use crate::broker::{Broker, ConnectionInfo};
 use crate::transport::reload::ReloadableTls;
+use crate::transport::tcp::Admission;
 use crate::transport::tls::{self, TlsHandshakeError};
 use crate::transport::ws::{self, WsByteStream, WsHandshakeError, WsSettings};
 
@@ -149,8 +150,28 @@ pub fn listener_name(kind: &str, listener: &TcpListener) -> Arc<str> {
     }
 }
 
+/// The hub's accept loop for a listener with a handshake: admission (IP allow/deny lists,
+/// per-IP rate) is checked right after accept, before any TLS or HTTP work is spent on the
+/// socket; finished streams go to [`Broker::serve_connection`]; the loop ends when the broker
+/// shuts down.
+pub async fn serve<H: Handshake>(
+    listener: TcpListener,
+    handshake: H,
+    limits: HandshakeLimits,
+    broker: Broker,
+    admission: Arc<Admission>,
+) {
+    let shutdown = broker.shutdown_token();
+    let admit = move |peer: SocketAddr| admission.admits(peer.ip());
+    let deliver = move |stream: H::Stream, info: ConnectionInfo| {
+        let broker = broker.clone();
+        async move { broker.serve_connection(stream, info).await }
+    };
+    run(listener, handshake, limits, shutdown, admit, deliver).await;
+}
+
 /// Accepts until `shutdown`, runs `handshake` on each socket within `limits`, and hands every
-/// finished stream to `deliver` (the broker's connection code) on its own task.
+/// finished stream to `deliver` on its own task. No admission check: see [`serve`] for the hub.
 pub async fn serve_with<H, D, F>(
     listener: TcpListener,
     handshake: H,
@@ -159,6 +180,22 @@ pub async fn serve_with<H, D, F>(
     deliver: D,
 ) where
     H: Handshake,
+    D: Fn(H::Stream, ConnectionInfo) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    run(listener, handshake, limits, shutdown, |_| true, deliver).await;
+}
+
+async fn run<H, A, D, F>(
+    listener: TcpListener,
+    handshake: H,
+    limits: HandshakeLimits,
+    shutdown: CancellationToken,
+    admit: A,
+    deliver: D,
+) where
+    H: Handshake,
+    A: Fn(SocketAddr) -> bool,
     D: Fn(H::Stream, ConnectionInfo) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
@@ -187,6 +224,10 @@ pub async fn serve_with<H, D, F>(
                 }
             },
         };
+        if !admit(peer) {
+            tracing::debug!(listener = %name, %peer, "connection refused by admission rules");
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         let (handshake, deliver, name, shutdown) = (
             handshake.clone(),

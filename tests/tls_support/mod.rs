@@ -123,12 +123,21 @@ fn crypto() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A TLS client configuration trusting `ca_pem`, presenting `identity` if given.
 pub fn client_config(ca_pem: &str, identity: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
+    client_config_for(ca_pem, identity, rustls::DEFAULT_VERSIONS)
+}
+
+/// Like [`client_config`], offering only the given TLS versions.
+pub fn client_config_for(
+    ca_pem: &str,
+    identity: Option<&Leaf>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
         roots.add(ca.unwrap()).unwrap();
     }
     let builder = rustls::ClientConfig::builder_with_provider(crypto())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots);
     Arc::new(match identity {
