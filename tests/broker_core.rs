@@ -657,3 +657,66 @@ async fn retained_and_persistent_sessions_survive_a_restart_through_the_store() 
     );
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn will_delay_is_capped_by_the_session_expiry() {
+    let hub = start_hub().await;
+    let mut watcher = Raw::connect(&hub, "watcher", V5).await;
+    raw_subscribe(&mut watcher, "wd/#", QoS::AtMostOnce).await;
+    let mut c = connect("delayed", V5, true);
+    c.properties.session_expiry_interval = Some(1);
+    c.will = Some(Will {
+        topic: Arc::from("wd/delayed"),
+        payload: Bytes::from_static(b"late"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties {
+            will_delay_interval: Some(3600),
+            ..Properties::default()
+        },
+    });
+    let (raw, _) = Raw::connect_with(&hub, Packet::Connect(Box::new(c))).await;
+    let started = tokio::time::Instant::now();
+    drop(raw);
+    let Some(Packet::Publish(p)) = watcher.recv().await else {
+        panic!("will expected when the session ends")
+    };
+    let waited = started.elapsed();
+    assert_eq!(&*p.topic, "wd/delayed");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "will after {waited:?}, expected at the 1 s session expiry, not the 1 h delay"
+    );
+    hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn too_many_user_properties_are_refused_per_message() {
+    let hub = start_hub_with_settings(BrokerSettings {
+        max_user_properties: 2,
+        ..BrokerSettings::default()
+    })
+    .await;
+    let mut c = Raw::connect(&hub, "props", V5).await;
+    let mut p = publish("up/t", QoS::AtLeastOnce, 9, b"x");
+    p.properties.user_properties = (0..3).map(|i| (format!("k{i}"), "v".to_string())).collect();
+    c.send(&Packet::Publish(p)).await;
+    let Some(Packet::PubAck(ack)) = c.recv().await else {
+        panic!("PUBACK expected")
+    };
+    assert_eq!(
+        (ack.pkid, ack.reason),
+        (9, reason::IMPLEMENTATION_SPECIFIC_ERROR)
+    );
+    hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn enhanced_authentication_methods_are_refused() {
+    let hub = start_hub().await;
+    let mut c = connect("auth", V5, true);
+    c.properties.authentication_method = Some("SCRAM-SHA-1".to_string());
+    let (_raw, ack) = Raw::connect_with(&hub, Packet::Connect(Box::new(c))).await;
+    assert!(matches!(ack, Packet::ConnAck(a) if a.reason == reason::BAD_AUTHENTICATION_METHOD));
+    hub.shutdown().await;
+}

@@ -222,3 +222,19 @@ async fn connect_and_disconnect_observers_see_each_client_and_reason() {
     assert!(seen.contains(&("rude".to_string(), DisconnectReason::ConnectionLost)));
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_publishes_the_wills_of_connected_clients() {
+    let hooks = Arc::new(TestHooks::default());
+    let hub = hub_with(hooks.clone()).await;
+    let mut o = v4_options(&hub, "willer");
+    o.set_last_will(rumqttc::LastWill::new(
+        "wills/willer",
+        "down",
+        rumqttc::QoS::AtMostOnce,
+        false,
+    ));
+    let (_c, _) = v4_connect(o).await;
+    hub.shutdown().await;
+    assert_eq!(*hooks.published.lock(), vec!["wills/willer".to_string()]);
+}

@@ -68,6 +68,11 @@ pub(super) async fn accept(shared: &Arc<Shared>, c: Connect, info: &ConnectionIn
     let v = c.protocol;
     let mut props = Properties::default();
 
+    // Enhanced authentication (MQTT 5 §4.12) is not offered: refuse any method (§3.1.2.11.9).
+    if c.properties.authentication_method.is_some() {
+        return refuse(reason::BAD_AUTHENTICATION_METHOD);
+    }
+
     // Client id: an empty one gets a generated id (MQTT 5 §3.1.3.1 Assigned Client Identifier;
     // 3.1.1 only with clean session, else return code 2).
     let client_id: Arc<str> = if c.client_id.is_empty() {

@@ -380,3 +380,26 @@ where
         "client disconnected"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_level_finds_the_protocol_level_or_nothing() {
+        // CONNECT, remaining length 16, "MQTT", level 5.
+        let v5 = [0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02];
+        assert_eq!(sniff_level(&v5), Some(5));
+        // MQIsdp (3.1), level 3.
+        let v3 = [
+            0x10, 0x10, 0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', 0x03,
+        ];
+        assert_eq!(sniff_level(&v3), Some(3));
+        assert_eq!(sniff_level(&v5[..6]), None, "incomplete");
+        assert_eq!(
+            sniff_level(&[0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+            None,
+            "bad varint"
+        );
+    }
+}

@@ -315,3 +315,133 @@ pub fn queued_record(out: &Outgoing, state: QueuedState) -> QueuedRecord {
         state,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::store::NoopStore;
+
+    fn out(qos: QoS, payload: &'static [u8]) -> Outgoing {
+        Outgoing {
+            msg: Arc::new(Message {
+                topic: Arc::from("t"),
+                payload: Bytes::from_static(payload),
+                qos,
+                retain: false,
+                properties: Properties::default(),
+                expires_at: None,
+                publisher: None,
+            }),
+            qos,
+            retain: false,
+            sub_ids: SubscriptionIds::None,
+            seq: 0,
+        }
+    }
+
+    fn online_session() -> Arc<Session> {
+        let s = Session::new(Arc::from("c"), 0);
+        s.state.lock().connected = true;
+        s
+    }
+
+    const LIMITS: QueueLimits = QueueLimits {
+        max_messages: 3,
+        max_bytes: 1000,
+    };
+
+    #[test]
+    fn full_queue_drops_oldest_qos0_first_then_the_new_message() {
+        let s = online_session();
+        assert_eq!(
+            s.enqueue(out(QoS::AtLeastOnce, b"a"), LIMITS, &NoopStore),
+            Enqueued::Queued
+        );
+        assert_eq!(
+            s.enqueue(out(QoS::AtMostOnce, b"b"), LIMITS, &NoopStore),
+            Enqueued::Queued
+        );
+        assert_eq!(
+            s.enqueue(out(QoS::AtLeastOnce, b"c"), LIMITS, &NoopStore),
+            Enqueued::Queued
+        );
+        assert_eq!(
+            s.enqueue(out(QoS::AtLeastOnce, b"d"), LIMITS, &NoopStore),
+            Enqueued::QueuedDroppedOld
+        );
+        let payloads: Vec<_> = s
+            .state
+            .lock()
+            .queue
+            .iter()
+            .map(|o| o.msg.payload.clone())
+            .collect();
+        assert_eq!(payloads, vec![&b"a"[..], &b"c"[..], &b"d"[..]]);
+        assert_eq!(
+            s.enqueue(out(QoS::AtLeastOnce, b"e"), LIMITS, &NoopStore),
+            Enqueued::Dropped
+        );
+        assert_eq!(s.state.lock().queued_bytes, 3);
+    }
+
+    #[test]
+    fn byte_bound_applies_too() {
+        let s = online_session();
+        let limits = QueueLimits {
+            max_messages: 100,
+            max_bytes: 4,
+        };
+        assert_eq!(
+            s.enqueue(out(QoS::AtLeastOnce, b"abc"), limits, &NoopStore),
+            Enqueued::Queued
+        );
+        assert_eq!(
+            s.enqueue(out(QoS::AtLeastOnce, b"de"), limits, &NoopStore),
+            Enqueued::Dropped
+        );
+    }
+
+    #[test]
+    fn offline_sessions_take_no_qos0_and_own_their_payloads() {
+        let s = Session::new(Arc::from("c"), 60);
+        assert_eq!(
+            s.enqueue(out(QoS::AtMostOnce, b"x"), LIMITS, &NoopStore),
+            Enqueued::Dropped
+        );
+        let original = out(QoS::AtLeastOnce, b"y");
+        assert_eq!(
+            s.enqueue(original.clone(), LIMITS, &NoopStore),
+            Enqueued::Queued
+        );
+        let st = s.state.lock();
+        assert!(
+            !Arc::ptr_eq(&st.queue[0].msg, &original.msg),
+            "detached copy queued"
+        );
+        assert_eq!(&st.queue[0].msg.payload[..], b"y");
+    }
+
+    #[test]
+    fn packet_ids_skip_zero_and_ids_in_flight() {
+        let s = online_session();
+        let mut st = s.state.lock();
+        st.next_pkid = u16::MAX - 1;
+        let first = st.next_pkid();
+        assert_eq!(first, u16::MAX);
+        st.inflight.push_back(Inflight {
+            pkid: 1,
+            out: out(QoS::AtLeastOnce, b"z"),
+            state: InflightState::AwaitAck,
+        });
+        assert_eq!(
+            st.next_pkid(),
+            2,
+            "wraps past 0 and skips the inflight id 1"
+        );
+        assert!(
+            st.take_inflight(1, InflightState::AwaitRec).is_none(),
+            "state must match"
+        );
+        assert!(st.take_inflight(1, InflightState::AwaitAck).is_some());
+    }
+}

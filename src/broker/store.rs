@@ -16,6 +16,9 @@
 //!   (QoS 2 PUBREC received, PUBREL sent), removed (acknowledged, expired or dropped).
 //!   QoS 0 messages and clean sessions are never reported.
 //!
+//! Write events are called while the broker holds a session's lock: an implementation must not
+//! call back into the broker from them.
+//!
 //! Write events cannot fail from the broker's point of view: an implementation logs its own
 //! errors (the broker could not do anything better with them). [`Store::flush`] makes every
 //! event reported so far durable; graceful shutdown calls it last.
