@@ -335,3 +335,138 @@ async fn will_after_disconnect_with_will_but_not_after_normal_disconnect() {
         "a will was sent after a normal DISCONNECT"
     );
 }
+
+#[tokio::test]
+async fn messages_expiring_in_an_online_queue_are_not_delivered() {
+    let hub = support::start(|_| {}).await;
+    let mut c = connect_packet(V5P, "blocked");
+    c.properties.receive_maximum = Some(1);
+    let (mut sub, _) = Raw::connect_with(hub.addr, c).await;
+    sub.subscribe("blk/t", QoS::AtLeastOnce).await;
+    let mut publisher = Raw::connect(hub.addr, V5P, "blk-pub").await;
+    for i in 1..=3u16 {
+        let mut p = publish("blk/t", &[i as u8], QoS::AtLeastOnce, i);
+        p.properties.message_expiry_interval = Some(1);
+        publisher.publish(p).await;
+    }
+    let mut p = publish("blk/t", &[9], QoS::AtLeastOnce, 9);
+    p.properties.message_expiry_interval = Some(60);
+    publisher.publish(p).await;
+    // The first one fills the window of 1; the others wait in the hub past their expiry.
+    let first = sub.next_publish().await;
+    assert_eq!(first.payload[0], 1);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    sub.send(&Packet::PubAck(PubAck::new(first.pkid))).await;
+    let next = sub.next_publish().await;
+    assert_eq!(
+        next.payload[0], 9,
+        "a message whose expiry elapsed while queued was delivered"
+    );
+}
+
+#[tokio::test]
+async fn shared_group_prefers_online_members() {
+    let hub = support::start(|_| {}).await;
+    let mut online = Raw::connect(hub.addr, V5P, "sg-online").await;
+    online.subscribe("$share/g/sg/t", QoS::AtLeastOnce).await;
+    let mut c = connect_packet(V5P, "sg-offline");
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(300);
+    let (mut offline, _) = Raw::connect_with(hub.addr, c).await;
+    offline.subscribe("$share/g/sg/t", QoS::AtLeastOnce).await;
+    offline
+        .send(&Packet::Disconnect(
+            lothub::protocol::packet::Disconnect::default(),
+        ))
+        .await;
+    drop(offline);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut publisher = Raw::connect(hub.addr, V5P, "sg-pub").await;
+    for i in 1..=4u16 {
+        publisher
+            .publish(publish("sg/t", &[i as u8], QoS::AtLeastOnce, i))
+            .await;
+    }
+    for i in 1..=4u8 {
+        let p = online.next_publish().await;
+        assert_eq!(p.payload[0], i, "a job went to the offline member");
+        online.send(&Packet::PubAck(PubAck::new(p.pkid))).await;
+    }
+}
+
+#[tokio::test]
+async fn unsubscribing_a_shared_member_gives_its_share_to_the_others() {
+    let hub = support::start(|_| {}).await;
+    let mut a = Raw::connect(hub.addr, V5P, "su-a").await;
+    a.subscribe("$share/g/su/t", QoS::AtMostOnce).await;
+    let mut b = Raw::connect(hub.addr, V5P, "su-b").await;
+    b.subscribe("$share/g/su/t", QoS::AtMostOnce).await;
+    b.send(&Packet::Unsubscribe(
+        lothub::protocol::packet::Unsubscribe {
+            pkid: 2,
+            filters: vec!["$share/g/su/t".into()],
+            properties: Properties::default(),
+        },
+    ))
+    .await;
+    match b.packet().await {
+        Packet::UnsubAck(ack) => assert_eq!(ack.reasons, vec![reason::SUCCESS]),
+        other => panic!("expected UNSUBACK, got {other:?}"),
+    }
+    let mut publisher = Raw::connect(hub.addr, V5P, "su-pub").await;
+    for i in 1..=4u16 {
+        publisher
+            .publish(publish("su/t", &[i as u8], QoS::AtLeastOnce, i))
+            .await;
+    }
+    for _ in 0..4 {
+        a.next_publish().await;
+    }
+    assert!(b.maybe_publish(QUIET).await.is_none());
+}
+
+#[tokio::test]
+async fn retained_message_too_large_for_the_client_is_skipped() {
+    let hub = support::start(|_| {}).await;
+    let mut publisher = Raw::connect(hub.addr, V5P, "rbig-pub").await;
+    let mut big = publish("rbig/big", &[1u8; 1000], QoS::AtLeastOnce, 1);
+    big.retain = true;
+    publisher.publish(big).await;
+    let mut small = publish("rbig/small", b"s", QoS::AtLeastOnce, 2);
+    small.retain = true;
+    publisher.publish(small).await;
+    let mut c = connect_packet(V5P, "rbig-sub");
+    c.properties.maximum_packet_size = Some(100);
+    let (mut sub, _) = Raw::connect_with(hub.addr, c).await;
+    sub.subscribe("rbig/#", QoS::AtMostOnce).await;
+    let p = sub.next_publish().await;
+    assert_eq!(&*p.topic, "rbig/small");
+    assert!(sub.maybe_publish(QUIET).await.is_none());
+}
+
+#[tokio::test]
+async fn will_properties_are_forwarded() {
+    let hub = support::start(|_| {}).await;
+    let mut watcher = Raw::connect(hub.addr, V5P, "wp-watch").await;
+    watcher.subscribe("wills/#", QoS::AtLeastOnce).await;
+    let mut c = will_connect("w-props", 0);
+    if let Some(w) = c.will.as_mut() {
+        w.properties.user_properties = vec![("why".into(), "test".into())];
+        w.properties.content_type = Some("text/plain".into());
+        w.properties.message_expiry_interval = Some(50);
+    }
+    let (dying, _) = Raw::connect_with(hub.addr, c).await;
+    drop(dying);
+    let p = watcher.next_publish().await;
+    assert_eq!(&*p.topic, "wills/w-props");
+    assert_eq!(
+        p.properties.user_properties,
+        vec![("why".to_string(), "test".to_string())]
+    );
+    assert_eq!(p.properties.content_type.as_deref(), Some("text/plain"));
+    assert!(matches!(
+        p.properties.message_expiry_interval,
+        Some(45..=50)
+    ));
+}
