@@ -84,10 +84,18 @@ impl Storage {
         let cipher = secrets::load_or_create_key(&data_dir.join(KEY_FILE))?;
         let path = data_dir.join(DATA_FILE);
         let pid_path = data_dir.join(PID_FILE);
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| open_error(&path, &pid_path, e))?;
+        // redb asserts on some damaged files (a truncated one) instead of returning an error:
+        // that is a corrupt file too, not a crash of the hub.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            redb::Builder::new()
+                .set_cache_size(CACHE_BYTES)
+                .create(&path)
+        }))
+        .map_err(|panic| StorageError::Corrupt {
+            path: path.clone(),
+            detail: panic_text(panic.as_ref()),
+        })?;
+        let db = opened.map_err(|e| open_error(&path, &pid_path, e))?;
         // Only the lock holder writes the pid file, so when the lock is refused later the file
         // names the holder. Best effort: a read-only directory must not stop the hub.
         if let Err(e) = std::fs::write(&pid_path, format!("{}\n", std::process::id())) {
@@ -197,6 +205,15 @@ fn open_error(path: &Path, pid_path: &Path, e: redb::DatabaseError) -> StorageEr
         }
         other => corrupt(other.to_string()),
     }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the database engine panicked".into());
+    format!("damaged file: {text}")
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).

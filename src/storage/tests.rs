@@ -382,3 +382,45 @@ fn session_and_queue_layouts_round_trip() {
         assert_eq!(codec::decode_queued(42, &row).unwrap(), q);
     }
 }
+
+#[test]
+fn a_full_queue_blocks_briefly_then_drops_and_counts() {
+    use crate::broker::store::Store;
+    use std::time::{Duration, Instant};
+    let s = mem();
+    let opts = RedbStoreOptions {
+        window: Duration::from_millis(1),
+        capacity: 4,
+        capacity_bytes: 1 << 20,
+        full_wait: Duration::from_millis(200),
+        heartbeat: Duration::from_secs(30),
+    };
+    let store = RedbStore::with_options(s.clone(), opts).unwrap();
+    // Hold redb's single write transaction: the writer stalls like on a dead disk.
+    let blocker = s.db().begin_write().unwrap();
+    store.remove_retained("first");
+    // Let the writer take "first" and block in begin_write.
+    std::thread::sleep(Duration::from_millis(100));
+    for i in 0..4 {
+        store.remove_retained(&format!("fill{i}"));
+    }
+    let started = Instant::now();
+    store.remove_retained("dropped-after-waiting");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(200), "waited {waited:?}");
+    let started = Instant::now();
+    store.remove_retained("dropped-at-once");
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "a second overflow must not wait again"
+    );
+    assert_eq!(store.stats().dropped, 2);
+    drop(blocker);
+    store.flush().unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.events, stats.durable, stats.dropped), (5, 5, 2));
+    // Once drained, events are accepted again.
+    store.remove_retained("after");
+    store.flush().unwrap();
+    assert_eq!(store.stats().durable, 6);
+}
