@@ -10,11 +10,15 @@
 //! `tests/`: add helpers, do not change the existing signatures.
 #![allow(dead_code)]
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use lothub::app::{Hub, HubOptions};
 use lothub::broker::{Broker, BrokerSettings};
-use lothub::protocol::packet::{Connect, Packet, Properties, ProtocolVersion};
+use lothub::protocol::packet::{
+    Connect, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe, SubscribeFilter,
+    SubscriptionOptions,
+};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -500,5 +504,56 @@ impl Raw {
             got.push(p);
         }
         got
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packet builders for the raw client
+
+/// A PUBLISH without properties.
+pub fn publish_packet(topic: &str, qos: QoS, pkid: u16, payload: &'static [u8]) -> Publish {
+    Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: Arc::from(topic),
+        pkid,
+        payload: Bytes::from_static(payload),
+        properties: Properties::default(),
+    }
+}
+
+/// A SUBSCRIBE to one filter with default options at `qos`.
+pub fn subscribe_packet(pkid: u16, filter: &str, qos: QoS) -> Packet {
+    Packet::Subscribe(Subscribe {
+        pkid,
+        filters: vec![SubscribeFilter {
+            filter: filter.to_string(),
+            options: SubscriptionOptions {
+                qos,
+                ..SubscriptionOptions::default()
+            },
+        }],
+        properties: Properties::default(),
+    })
+}
+
+/// The CONNECT of [`connect_packet`] with Clean Start / Clean Session set to `clean`.
+pub fn connect_opts(id: &str, version: ProtocolVersion, clean: bool) -> Connect {
+    match connect_packet(id, version) {
+        Packet::Connect(mut c) => {
+            c.clean_start = clean;
+            *c
+        }
+        _ => unreachable!("connect_packet builds a CONNECT"),
+    }
+}
+
+/// Subscribes `raw` to `filter` and asserts the SUBACK grants `qos`.
+pub async fn raw_subscribe(raw: &mut Raw, filter: &str, qos: QoS) {
+    raw.send(&subscribe_packet(1, filter, qos)).await;
+    match raw.recv().await {
+        Some(Packet::SubAck(a)) => assert_eq!(a.reasons, vec![qos as u8]),
+        other => panic!("expected SUBACK, got {other:?}"),
     }
 }
