@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lothub::app::{Hub, HubOptions};
+use lothub::broker::ratelimit::IpFilter;
 use lothub::broker::{AuthDecision, AuthRequest, ClientInfo, Hooks};
 use lothub::config::{Config, ListenerKind};
 use lothub::protocol::packet::reason;
@@ -300,6 +301,27 @@ async fn certificate_rotation_reaches_new_connections_and_spares_live_ones() {
         0
     );
     assert!(live.ping().await);
+    hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn denied_addresses_get_no_tls_handshake_at_all() {
+    let ca = Pki::new("Hub CA");
+    let files = ServerFiles::new(&ca.leaf("hub"));
+    let options = HubOptions {
+        sys_interval: None,
+        ip_filter: Some(IpFilter::new(Vec::<&str>::new(), ["127.0.0.0/8"]).unwrap()),
+        ..HubOptions::default()
+    };
+    let mut hub = Hub::start(options).await.unwrap();
+    let addr = add_tls_listener(&mut hub, server_only(&files)).await;
+    // Admission runs before the handshake, so the client never even gets a ServerHello (were it
+    // checked afterwards, the TLS connect would succeed and only MQTT would fail).
+    let refused = tls_connect(addr, client_config(&ca.cert_pem, None)).await;
+    assert!(
+        refused.is_err(),
+        "a denied address completed a TLS handshake"
+    );
     hub.shutdown().await;
 }
 
