@@ -195,3 +195,58 @@ async fn clients_cannot_publish_into_sys_broker() {
         assert_ne!(&p.payload[..], b"999", "a client wrote into $SYS/broker");
     }
 }
+
+#[tokio::test]
+async fn offline_persistent_sessions_count_as_disconnected() {
+    let hub = fast_sys_hub().await;
+    let mut reader = Raw::connect(hub.addr, V5, "sys-reader").await;
+    reader.subscribe("$SYS/broker/#", QoS::AtMostOnce).await;
+    let mut c = lothub::protocol::packet::Connect {
+        clean_start: false,
+        ..support::raw::connect_packet(V5, "sys-persistent")
+    };
+    c.properties.session_expiry_interval = Some(300);
+    let (mut persistent, _) = Raw::connect_with(hub.addr, c.clone()).await;
+    persistent.sync().await;
+    persistent
+        .send(&lothub::protocol::packet::Packet::Disconnect(
+            Default::default(),
+        ))
+        .await;
+    drop(persistent);
+    let tick = wait_for(&mut reader, "one offline session", |m| {
+        num(m, "clients/disconnected") == Some(1) && num(m, "clients/connected") == Some(1)
+    })
+    .await;
+    assert_eq!(num(&tick, "clients/total"), Some(2));
+    // Resuming the session moves it back to connected.
+    let (_back, ack) = Raw::connect_with(hub.addr, c).await;
+    assert!(ack.session_present);
+    wait_for(&mut reader, "the session resumed", |m| {
+        num(m, "clients/disconnected") == Some(0) && num(m, "clients/connected") == Some(2)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn byte_counters_include_our_traffic() {
+    let hub = fast_sys_hub().await;
+    let mut reader = Raw::connect(hub.addr, V5, "sys-reader").await;
+    reader.subscribe("$SYS/broker/#", QoS::AtMostOnce).await;
+    let before = wait_for(&mut reader, "a first complete tick", |m| {
+        num(m, "load/bytes/received").is_some() && num(m, "load/bytes/sent").is_some()
+    })
+    .await;
+    let rx0 = num(&before, "load/bytes/received").unwrap();
+    let tx0 = num(&before, "load/bytes/sent").unwrap();
+    let mut c = Raw::connect(hub.addr, V5, "sys-bytes").await;
+    c.subscribe("bytes/t", QoS::AtMostOnce).await;
+    c.publish(publish("bytes/t", &[0u8; 20_000], QoS::AtLeastOnce, 1))
+        .await;
+    assert_eq!(c.next_publish().await.payload.len(), 20_000);
+    wait_for(&mut reader, "20 KB more each way", |m| {
+        num(m, "load/bytes/received").is_some_and(|n| n >= rx0 + 20_000)
+            && num(m, "load/bytes/sent").is_some_and(|n| n >= tx0 + 20_000)
+    })
+    .await;
+}
