@@ -19,7 +19,7 @@ use crate::broker::BrokerSettings;
 use crate::broker::ratelimit::IpFilter;
 use crate::config::{Config, ListenerConfig, ListenerKind};
 use crate::transport::accept::{
-    Handshake, HandshakeLimits, TlsHandshake, WsHandshake, WssHandshake, serve_with,
+    self, Handshake, HandshakeLimits, TlsHandshake, WsHandshake, WssHandshake,
 };
 use crate::transport::reload::{DEFAULT_RELOAD_INTERVAL, ReloadableTls};
 use crate::transport::tls::{TlsSettings, build_server_config};
@@ -251,31 +251,16 @@ fn load_tls(hub: &mut Hub, listener: &ListenerConfig) -> anyhow::Result<Reloadab
     Ok(tls)
 }
 
+/// Runs the transport's accept loop for one listener on the hub; admission (IP lists, per-IP
+/// rate) is shared with the TCP listeners and checked before the handshake.
 fn spawn_accept<H: Handshake>(
     hub: &mut Hub,
     socket: TcpListener,
     handshake: H,
     limits: HandshakeLimits,
 ) {
-    let broker = hub.broker();
-    let admission = hub.admission();
-    let shutdown = broker.shutdown_token();
-    hub.spawn(serve_with(
-        socket,
-        handshake,
-        limits,
-        shutdown,
-        move |stream, info| {
-            let broker = broker.clone();
-            let admission = admission.clone();
-            async move {
-                // The same allow/deny lists and per-IP rate as the TCP listeners.
-                if admission.admits(info.peer.ip()) {
-                    broker.serve_connection(stream, info).await;
-                }
-            }
-        },
-    ));
+    let (broker, admission) = (hub.broker(), hub.admission());
+    hub.spawn(accept::serve(socket, handshake, limits, broker, admission));
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and returns its name.
