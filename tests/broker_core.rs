@@ -391,3 +391,17 @@ async fn enhanced_authentication_methods_are_refused() {
     assert!(matches!(ack, Packet::ConnAck(a) if a.reason == reason::BAD_AUTHENTICATION_METHOD));
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn connection_over_the_limit_gets_connack_0x97() {
+    let hub = start_hub_with_settings(BrokerSettings {
+        max_connections: 1,
+        ..BrokerSettings::default()
+    })
+    .await;
+    let _held = Raw::connect(&hub, "held", V5).await;
+    let (mut extra, ack) = Raw::connect_with(&hub, connect_packet("extra", V5)).await;
+    assert!(matches!(ack, Packet::ConnAck(a) if a.reason == reason::QUOTA_EXCEEDED));
+    assert_eq!(extra.until_closed().await, vec![]);
+    hub.shutdown().await;
+}

@@ -33,6 +33,8 @@ const MAX_READ: usize = 64 * 1024;
 pub(super) const OUT_HIGH_WATER: usize = 64 * 1024;
 /// Stop reading from a client that does not read its acknowledgements above this.
 const OUT_READ_PAUSE: usize = 1024 * 1024;
+/// How long a connection over `max_connections` may take to send the CONNECT we refuse.
+const OVER_LIMIT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the goodbye (DISCONNECT, CONNACK refusal) may take to write.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -140,10 +142,12 @@ where
     let _tracked = shared.tracker.token();
     let open = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
     let _slot = ConnectionSlot(&shared);
-    if open > shared.settings.max_connections || shared.shutdown.is_cancelled() {
-        tracing::debug!(peer = %info.peer, "connection refused: limit reached or shutting down");
+    if shared.shutdown.is_cancelled() {
         return;
     }
+    // Over the limit, the client still gets a CONNACK saying so (0x97 Quota exceeded; 3.x:
+    // server unavailable), but only a short time to send its CONNECT.
+    let over_limit = open > shared.settings.max_connections;
     let (rd, wr) = tokio::io::split(stream);
     let mut io = Io {
         rd,
@@ -151,7 +155,14 @@ where
         inbuf: BytesMut::new(),
         read_hint: MIN_READ,
     };
-    let deadline = shared.settings.connect_timeout;
+    let deadline = if over_limit {
+        shared
+            .settings
+            .connect_timeout
+            .min(OVER_LIMIT_CONNECT_TIMEOUT)
+    } else {
+        shared.settings.connect_timeout
+    };
     let connect = tokio::select! {
         _ = shared.shutdown.cancelled() => return,
         r = timeout(deadline, read_connect(&shared, &mut io)) => match r {
@@ -169,6 +180,18 @@ where
         },
     };
     let version = connect.protocol;
+    if over_limit {
+        tracing::debug!(peer = %info.peer, "connection refused: max_connections reached");
+        let mut buf = BytesMut::new();
+        let connack = ConnAck {
+            session_present: false,
+            reason: reason::QUOTA_EXCEEDED,
+            properties: Default::default(),
+        };
+        let _ = crate::protocol::encode(&Packet::ConnAck(connack), version, &mut buf);
+        io.write_final(&buf).await;
+        return;
+    }
     let mut conn = match connect::accept(&shared, *connect, &info).await {
         Accepted::Yes(conn) => conn,
         Accepted::No(connack) => {
