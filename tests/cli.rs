@@ -320,3 +320,41 @@ fn unusable_certificate_refuses_to_start_with_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("listeners[0]: "), "{}", stderr(&out));
 }
+
+/// Starts a hub with `log_level = "error"` and the given `RUST_LOG`, waits for its port, stops it
+/// and returns its log.
+fn log_of_quiet_hub(rust_log: Option<&str>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = local(free_port());
+    let path = write_config(
+        dir.path(),
+        &format!("log_level = \"error\"\n[[listeners]]\nkind = \"tcp\"\nbind = \"{addr}\"\n"),
+    );
+    let mut cmd = lothub();
+    cmd.args(["--config", &path, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(value) = rust_log {
+        cmd.env("RUST_LOG", value);
+    }
+    let mut hub = Hub(cmd.spawn().unwrap());
+    wait_for_port(&mut hub, addr);
+    let (code, log) = stop(hub);
+    assert_eq!(code, Some(0), "log:\n{log}");
+    log
+}
+
+#[test]
+fn rust_log_wins_over_log_level() {
+    let quiet = log_of_quiet_hub(None);
+    assert!(
+        !quiet.contains("running"),
+        "log_level = error hides INFO:\n{quiet}"
+    );
+    let loud = log_of_quiet_hub(Some("info"));
+    assert!(
+        loud.contains("running"),
+        "RUST_LOG=info shows the start line:\n{loud}"
+    );
+}
