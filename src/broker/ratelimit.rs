@@ -191,8 +191,8 @@ impl FromStr for IpNet {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (s, None),
         };
-        let addr = canonical(IpAddr::from_str(addr).map_err(|_| bad())?);
-        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let written = IpAddr::from_str(addr).map_err(|_| bad())?;
+        let max = if written.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p.parse::<u8>().map_err(|_| bad())?,
             None => max,
@@ -200,7 +200,18 @@ impl FromStr for IpNet {
         if prefix > max {
             return Err(IpNetError::BadPrefix(s.to_string()));
         }
-        Ok(IpNet { addr, prefix })
+        // `::ffff:a.b.c.d/p` with p >= 96 is the IPv4 block `a.b.c.d/(p - 96)`, matching how
+        // `contains` sees mapped peers.
+        match canonical(written) {
+            IpAddr::V4(v4) if written.is_ipv6() && prefix >= 96 => Ok(IpNet {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            }),
+            _ => Ok(IpNet {
+                addr: written,
+                prefix,
+            }),
+        }
     }
 }
 
@@ -322,6 +333,10 @@ mod tests {
             ("::/0", "fe80::1", true),
             ("fe80::/10", "febf::1", true),
             ("fe80::/10", "fec0::1", false),
+            ("::ffff:10.0.0.0/104", "10.9.9.9", true),
+            ("::ffff:10.0.0.0/104", "::ffff:10.9.9.9", true),
+            ("::ffff:10.0.0.0/104", "11.0.0.1", false),
+            ("::ffff:10.0.0.1", "10.0.0.1", true),
         ];
         for (net, addr, expected) in table {
             let n: IpNet = net.parse().unwrap();
