@@ -260,7 +260,7 @@ impl RedbStore {
             p.overflowing = true;
             drop(p);
             let n = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n == 1 || n % 1000 == 0 {
+            if n == 1 || n.is_multiple_of(1000) {
                 tracing::error!(
                     dropped = n,
                     "storage queue full: the disk is not keeping up; persisted state is missing events"
