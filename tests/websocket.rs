@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::SinkExt;
 use lothub::app::{Hub, HubOptions};
+use lothub::broker::{ClientInfo, Hooks};
 use lothub::protocol::encode;
 use lothub::protocol::packet::{Connect, Packet, Properties, ProtocolVersion};
 use lothub::transport::accept::{self, HandshakeLimits, WsHandshake, WssHandshake};
@@ -264,5 +265,78 @@ async fn a_stalled_upgrade_is_closed_at_the_handshake_deadline() {
         "server must close the stalled socket"
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
+    hub.shutdown().await;
+}
+
+/// Records the user name of every client that got through CONNECT.
+#[derive(Default)]
+struct Recorder(parking_lot::Mutex<Vec<Option<String>>>);
+
+impl Hooks for Recorder {
+    fn on_connect(&self, client: &ClientInfo) {
+        self.0
+            .lock()
+            .push(client.username.as_deref().map(str::to_string));
+    }
+}
+
+#[tokio::test]
+async fn wss_with_client_certificates_uses_the_cn_as_user_name() {
+    let (hub_ca, device_ca) = (Pki::new("Hub CA"), Pki::new("Device CA"));
+    let files = ServerFiles::new(&hub_ca.leaf("hub"));
+    files.write_client_ca(&device_ca.cert_pem);
+    let recorder = Arc::new(Recorder::default());
+    let options = HubOptions {
+        sys_interval: None,
+        hooks: recorder.clone(),
+        ..HubOptions::default()
+    };
+    let mut hub = Hub::start(options).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = ReloadableTls::load(TlsSettings {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        client_ca: Some(files.client_ca.clone()),
+        require_client_cert: true,
+        use_identity_as_username: true,
+    })
+    .unwrap();
+    let handshake = WssHandshake {
+        tls,
+        ws: Arc::new(WsSettings::default()),
+    };
+    hub.spawn(accept::serve(
+        listener,
+        handshake,
+        LIMITS,
+        hub.broker(),
+        hub.admission(),
+    ));
+
+    let device = device_ca.leaf("dashboard-3");
+    let tls = tls_connect(addr, client_config(&hub_ca.cert_pem, Some(&device)))
+        .await
+        .unwrap();
+    let url = format!("wss://localhost:{}/mqtt", addr.port());
+    let (ws, _) = upgrade(tls, &url, "mqtt").await.unwrap();
+    let mut client = Mqtt::new(WsByteStream::new(ws));
+    assert_eq!(
+        client
+            .connect("dash", Some("claimed-name"))
+            .await
+            .unwrap()
+            .reason,
+        0
+    );
+    assert_eq!(*recorder.0.lock(), vec![Some("dashboard-3".to_string())]);
+
+    // Without a certificate the TLS layer refuses before any WebSocket upgrade.
+    let anonymous = tls_connect(addr, client_config(&hub_ca.cert_pem, None)).await;
+    let upgraded = match anonymous {
+        Ok(tls) => upgrade(tls, &url, "mqtt").await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(!upgraded, "a client without a certificate got a WebSocket");
     hub.shutdown().await;
 }
