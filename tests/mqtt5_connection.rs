@@ -470,3 +470,28 @@ async fn will_properties_are_forwarded() {
         Some(45..=50)
     ));
 }
+
+#[tokio::test]
+async fn no_retained_messages_for_a_new_shared_subscription() {
+    let hub = support::start(|_| {}).await;
+    let mut publisher = Raw::connect(hub.addr, V5P, "sr-pub").await;
+    let mut p = publish("sr/state", b"kept", QoS::AtLeastOnce, 1);
+    p.retain = true;
+    publisher.publish(p).await;
+    // Shared subscriptions get no retained messages on subscribe (MQTT 5 shared-subscription
+    // rules as VerneMQ's maintainers read them, vernemq#337): otherwise every member would get
+    // the same retained message, defeating the sharing.
+    let mut member = Raw::connect(hub.addr, V5P, "sr-member").await;
+    member
+        .subscribe("$share/g/sr/state", QoS::AtLeastOnce)
+        .await;
+    assert!(
+        member.maybe_publish(QUIET).await.is_none(),
+        "retained message sent to a shared subscription"
+    );
+    // Later publications still reach the group.
+    publisher
+        .publish(publish("sr/state", b"live", QoS::AtLeastOnce, 2))
+        .await;
+    assert_eq!(&member.next_publish().await.payload[..], b"live");
+}
