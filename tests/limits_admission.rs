@@ -247,3 +247,48 @@ async fn subscription_options_reserved_bits_are_malformed() {
     );
     assert_still_serving(hub.addr).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_subscribe_over_many_retained_messages_does_not_stall_the_hub() {
+    let hub = support::start(|t| t.sys_off = true).await;
+    let mut loader = Raw::connect(hub.addr, V5, "ret-loader").await;
+    const N: usize = 20_000;
+    for i in 0..N {
+        let mut p = publish(&format!("bulk/{}/{}", i % 100, i), b"v", QoS::AtMostOnce, 0);
+        p.retain = true;
+        loader.send(&Packet::Publish(p)).await;
+    }
+    loader.sync().await;
+    assert_eq!(hub.hub.broker().stats().clients_connected(), 1);
+
+    let mut probe = Raw::connect(hub.addr, V5, "ret-probe").await;
+    probe.subscribe("probe/rt", QoS::AtMostOnce).await;
+    // The wildcard subscriber never reads: its retained backlog must not block anyone.
+    let mut greedy = Raw::connect(hub.addr, V5, "ret-greedy").await;
+    greedy
+        .send(&Packet::Subscribe(lothub::protocol::packet::Subscribe {
+            pkid: 1,
+            filters: vec![lothub::protocol::packet::SubscribeFilter {
+                filter: "#".into(),
+                options: opts(QoS::AtMostOnce),
+            }],
+            properties: Properties::default(),
+        }))
+        .await;
+    for i in 0..5u8 {
+        let started = tokio::time::Instant::now();
+        probe
+            .publish(publish("probe/rt", &[i], QoS::AtMostOnce, 0))
+            .await;
+        let p = probe.next_publish().await;
+        assert_eq!(p.payload[0], i);
+        let rtt = started.elapsed();
+        assert!(
+            rtt < Duration::from_secs(1),
+            "round trip took {rtt:?} while a wildcard subscriber drained {N} retained messages"
+        );
+    }
+    // And the greedy subscriber does get retained messages when it finally reads.
+    let first = greedy.next_publish().await;
+    assert!(first.retain && first.topic.starts_with("bulk/"));
+}
