@@ -2,6 +2,8 @@
 //!
 //! Pure: no broker, no sockets, no files except in [`cli_check`].
 
+pub mod ast;
+
 use std::path::PathBuf;
 
 /// `lothub lot check FILE...`: prints one line per definition (kind and name) on stdout when every
