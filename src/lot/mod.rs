@@ -3,6 +3,7 @@
 //! Pure: no broker, no sockets, no files except in [`cli_check`].
 
 pub mod ast;
+pub mod timefmt;
 pub mod value;
 
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 //!
 //! Owns [`Value`] and every rule about how values convert: reading text as a number, rendering a
 //! value as payload text, casts (`AS INT` ...), JSON in and out, and the typed conversion of MODEL
-//! fields. Operators, JSON paths and transforms live in [`ops`]. Pure: no context, no AST.
+//! fields. Operators, JSON paths and transforms live in [`ops`]. Pure: no context; from the AST it takes only the type names
+//! ([`ValueType`] for casts, [`FieldType`] for model fields).
 //!
 //! Start reading at [`Value`], then [`Value::number`] (the coercion every operator uses).
 //!
@@ -23,6 +24,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+pub use super::ast::{FieldType, ValueType};
 
 /// A LOT run-time value. Cheap to clone: text and JSON are shared.
 #[derive(Debug, Clone, Default)]
@@ -61,29 +64,6 @@ impl Num {
             Num::Float(f) => Value::Float(f),
         }
     }
-}
-
-/// The target of `AS <type>` after `PAYLOAD`, `GET TOPIC`, `GET JSON` (spec §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cast {
-    String,
-    Int,
-    Double,
-    Bool,
-    Json,
-    Bytes,
-}
-
-/// The declared type of a MODEL field (spec §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    String,
-    Int,
-    Double,
-    Bool,
-    Timestamp,
-    Object,
-    Array,
 }
 
 /// Why an operation on values failed. The evaluator adds the definition name and line.
@@ -243,17 +223,17 @@ impl Value {
     }
 
     /// `AS <type>` (spec §5).
-    pub fn cast(&self, to: Cast) -> Result<Value, ValueError> {
+    pub fn cast(&self, to: ValueType) -> Result<Value, ValueError> {
         let bad = |target| ValueError::BadCast {
             value: self.describe(),
             target,
         };
         match to {
-            Cast::String => Ok(match self {
+            ValueType::String => Ok(match self {
                 Value::Text(_) => self.clone(),
                 other => Value::Text(Arc::from(other.to_text())),
             }),
-            Cast::Int => match self {
+            ValueType::Int => match self {
                 Value::Empty => Ok(Value::Int(0)),
                 Value::Bool(b) => Ok(Value::Int(i64::from(*b))),
                 other => match other.number() {
@@ -264,7 +244,7 @@ impl Value {
                     None => Err(bad("INT")),
                 },
             },
-            Cast::Double => match self {
+            ValueType::Double => match self {
                 Value::Empty => Ok(Value::Float(0.0)),
                 Value::Bool(b) => Ok(Value::Float(if *b { 1.0 } else { 0.0 })),
                 other => other
@@ -272,8 +252,8 @@ impl Value {
                     .map(|n| Value::Float(n.as_f64()))
                     .ok_or_else(|| bad("DOUBLE")),
             },
-            Cast::Bool => self.as_bool().map(Value::Bool).ok_or_else(|| bad("BOOL")),
-            Cast::Json => match self {
+            ValueType::Bool => self.as_bool().map(Value::Bool).ok_or_else(|| bad("BOOL")),
+            ValueType::Json => match self {
                 Value::Json(_)
                 | Value::Empty
                 | Value::Int(_)
@@ -285,7 +265,7 @@ impl Value {
                     .and_then(parse_json_text)
                     .ok_or_else(|| bad("JSON")),
             },
-            Cast::Bytes => Ok(Value::Bytes(self.to_payload())),
+            ValueType::Bytes => Ok(Value::Bytes(self.to_payload())),
         }
     }
 
@@ -316,11 +296,11 @@ impl Value {
         };
         match ty {
             FieldType::String => Ok(J::String(self.to_text().into_owned())),
-            FieldType::Int => match self.cast(Cast::Int)? {
+            FieldType::Int => match self.cast(ValueType::Int)? {
                 Value::Int(i) => Ok(J::from(i)),
                 _ => Err(bad("INT")),
             },
-            FieldType::Double => match self.cast(Cast::Double)? {
+            FieldType::Double => match self.cast(ValueType::Double)? {
                 Value::Float(f) if f.is_finite() => Ok(float_json(f)),
                 _ => Err(bad("DOUBLE")),
             },
@@ -334,7 +314,7 @@ impl Value {
             FieldType::Object | FieldType::Array => {
                 let want_object = ty == FieldType::Object;
                 let target = if want_object { "OBJECT" } else { "ARRAY" };
-                let json = match self.cast(Cast::Json) {
+                let json = match self.cast(ValueType::Json) {
                     Ok(Value::Json(j)) => j,
                     _ => return Err(bad(target)),
                 };
@@ -516,70 +496,77 @@ mod tests {
         assert_eq!(Value::text("7").to_json(), json!("7"));
     }
 
-    fn cast(v: Value, c: Cast) -> Result<String, ValueError> {
+    fn cast(v: Value, c: ValueType) -> Result<String, ValueError> {
         v.cast(c).map(|v| format!("{v:?}"))
     }
 
     #[test]
     fn casts_follow_the_spec() {
         assert!(matches!(
-            Value::text(" 42 ").cast(Cast::Int),
+            Value::text(" 42 ").cast(ValueType::Int),
             Ok(Value::Int(42))
         ));
         assert!(matches!(
-            Value::text("21.7").cast(Cast::Int),
+            Value::text("21.7").cast(ValueType::Int),
             Ok(Value::Int(21))
         ));
         assert!(matches!(
-            Value::Float(-2.9).cast(Cast::Int),
+            Value::Float(-2.9).cast(ValueType::Int),
             Ok(Value::Int(-2))
         ));
         assert!(matches!(
-            Value::Bool(true).cast(Cast::Int),
+            Value::Bool(true).cast(ValueType::Int),
             Ok(Value::Int(1))
         ));
-        assert!(matches!(Value::Empty.cast(Cast::Int), Ok(Value::Int(0))));
-        assert!(matches!(Value::text("7").cast(Cast::Double), Ok(Value::Float(f)) if f == 7.0));
         assert!(matches!(
-            Value::Float(1e300).cast(Cast::Int),
+            Value::Empty.cast(ValueType::Int),
+            Ok(Value::Int(0))
+        ));
+        assert!(
+            matches!(Value::text("7").cast(ValueType::Double), Ok(Value::Float(f)) if f == 7.0)
+        );
+        assert!(matches!(
+            Value::Float(1e300).cast(ValueType::Int),
             Err(ValueError::BadCast { .. })
         ));
         assert!(matches!(
-            Value::text("abc").cast(Cast::Double),
+            Value::text("abc").cast(ValueType::Double),
             Err(ValueError::BadCast { .. })
         ));
         for (s, b) in [("true", true), ("FALSE", false), ("1", true), ("0", false)] {
             assert!(
-                matches!(Value::text(s).cast(Cast::Bool), Ok(Value::Bool(x)) if x == b),
+                matches!(Value::text(s).cast(ValueType::Bool), Ok(Value::Bool(x)) if x == b),
                 "{s}"
             );
         }
         assert!(matches!(
-            Value::Int(1).cast(Cast::Bool),
+            Value::Int(1).cast(ValueType::Bool),
             Ok(Value::Bool(true))
         ));
         assert!(matches!(
-            Value::Int(2).cast(Cast::Bool),
+            Value::Int(2).cast(ValueType::Bool),
             Err(ValueError::BadCast { .. })
         ));
         assert!(matches!(
-            Value::text("yes").cast(Cast::Bool),
+            Value::text("yes").cast(ValueType::Bool),
             Err(ValueError::BadCast { .. })
         ));
-        assert!(matches!(Value::Int(5).cast(Cast::String), Ok(Value::Text(s)) if &*s == "5"));
+        assert!(matches!(Value::Int(5).cast(ValueType::String), Ok(Value::Text(s)) if &*s == "5"));
         assert!(
-            matches!(Value::text(r#"{"a":1}"#).cast(Cast::Json), Ok(Value::Json(j)) if j["a"] == 1)
+            matches!(Value::text(r#"{"a":1}"#).cast(ValueType::Json), Ok(Value::Json(j)) if j["a"] == 1)
         );
         assert!(matches!(
-            Value::text("12").cast(Cast::Json),
+            Value::text("12").cast(ValueType::Json),
             Ok(Value::Int(12))
         ));
         assert!(matches!(
-            Value::text("{oops").cast(Cast::Json),
+            Value::text("{oops").cast(ValueType::Json),
             Err(ValueError::BadCast { .. })
         ));
-        assert!(matches!(Value::Int(5).cast(Cast::Bytes), Ok(Value::Bytes(b)) if &b[..] == b"5"));
-        let err = cast(Value::text("abc"), Cast::Int).unwrap_err();
+        assert!(
+            matches!(Value::Int(5).cast(ValueType::Bytes), Ok(Value::Bytes(b)) if &b[..] == b"5")
+        );
+        let err = cast(Value::text("abc"), ValueType::Int).unwrap_err();
         assert_eq!(err.to_string(), "cannot convert text \"abc\" to INT");
     }
 

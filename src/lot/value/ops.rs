@@ -1,7 +1,7 @@
 //! # lot::value::ops: operators, JSON paths and transforms on [`Value`] (spec §5)
 //!
 //! Every function here is pure and total over values: a failure is a [`ValueError`], never a
-//! panic. The evaluator maps AST operators onto [`BinOp`] and calls [`binary`].
+//! panic. The evaluator calls [`binary`] with the AST's [`BinOp`].
 //!
 //! Decisions:
 //! - Equality (`== = EQUALS`, and `!=`): EMPTY equals only EMPTY, "" and empty bytes; booleans
@@ -21,29 +21,14 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::{Num, Value, ValueError};
-
-/// Binary operators of spec §5 other than AND / OR (which short-circuit in the evaluator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Contains,
-    StartsWith,
-    EndsWith,
-}
+use crate::lot::ast::BinOp;
 
 /// Applies a binary operator.
 pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, ValueError> {
     Ok(match op {
+        // The evaluator short-circuits AND / OR; here both sides are already known.
+        BinOp::And => Value::Bool(a.truthy() && b.truthy()),
+        BinOp::Or => Value::Bool(a.truthy() || b.truthy()),
         BinOp::Add => return add(a, b),
         BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => return arith(op, a, b),
         BinOp::Eq => Value::Bool(loose_eq(a, b)),
@@ -226,7 +211,9 @@ fn path_segments(path: &str) -> impl Iterator<Item = &str> {
 
 /// `REPLACE "<find>" WITH <with> IN <input>`: every occurrence, as text. An empty `find` leaves
 /// the input unchanged.
-pub fn replace(find: &str, with: &Value, input: &Value) -> Value {
+pub fn replace(find: &Value, with: &Value, input: &Value) -> Value {
+    let find = find.to_text();
+    let find = &*find;
     let text = input.to_text();
     if find.is_empty() || !text.contains(find) {
         return match input {
@@ -511,12 +498,15 @@ mod tests {
 
     #[test]
     fn transforms() {
-        assert_eq!(show(replace("C", &t("F"), &t("21C/22C"))), "text:21F/22F");
         assert_eq!(
-            show(replace(".", &Value::Empty, &Value::Float(2.5))),
+            show(replace(&t("C"), &t("F"), &t("21C/22C"))),
+            "text:21F/22F"
+        );
+        assert_eq!(
+            show(replace(&t("."), &Value::Empty, &Value::Float(2.5))),
             "text:25"
         );
-        assert_eq!(show(replace("", &t("x"), &t("ab"))), "text:ab");
+        assert_eq!(show(replace(&Value::Empty, &t("x"), &t("ab"))), "text:ab");
         assert_eq!(show(trim(&t("  hi \n"))), "text:hi");
         assert_eq!(show(trim(&Value::Empty)), "empty:");
         assert_eq!(show(split(&t("a,b,,c"), ",")), r#"json:["a","b","","c"]"#);
