@@ -3,6 +3,8 @@
 //! Pure: no broker, no sockets, no files except in [`cli_check`].
 
 pub mod ast;
+pub mod context;
+pub mod eval;
 pub mod timefmt;
 pub mod value;
 
