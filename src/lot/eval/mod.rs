@@ -91,4 +91,8 @@ pub(crate) fn at<T>(line: u32, r: Result<T, impl Into<EvalError>>) -> Result<T, 
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
 mod tests;
