@@ -83,6 +83,8 @@ fn starts_a_line(rule: Rule) -> bool {
             | Rule::k_keep
             | Rule::k_call
             | Rule::field_line
+            | Rule::stmt_line
+            | Rule::action_tail
     )
 }
 
@@ -107,10 +109,20 @@ pub(crate) fn expected_message(positives: &[Rule]) -> String {
     }
     let mut words: Vec<String> = Vec::new();
     for rule in positives {
-        if let Some(w) = describe(*rule)
-            && !words.contains(&w)
-        {
-            words.push(w);
+        let Some(w) = describe(*rule) else { continue };
+        // "ALLOW, DENY or IF" joins better with its neighbours as three words.
+        let pieces: Vec<String> = if w.contains('(') || w.contains('{') {
+            vec![w]
+        } else {
+            w.split(", ")
+                .flat_map(|p| p.split(" or "))
+                .map(str::to_owned)
+                .collect()
+        };
+        for piece in pieces {
+            if !words.contains(&piece) {
+                words.push(piece);
+            }
         }
     }
     if words.is_empty() {
@@ -166,6 +178,11 @@ pub(crate) fn describe(rule: Rule) -> Option<String> {
         Rule::flag => "a flag name",
         Rule::decision => "ALLOW or DENY",
         Rule::rule_topic => "TO TOPIC",
+        Rule::stmt_line => {
+            "a statement (SET, PUBLISH TOPIC, PUBLISH MODEL, KEEP TOPIC, IF, ELSE or CALL ACTION)"
+        }
+        Rule::action_tail => "RETURN, OUTPUT or DESCRIPTION",
+        Rule::rule_def | Rule::model_head | Rule::action_head | Rule::route_def => "DEFINE",
         Rule::rule_if => "IF",
         Rule::rule_else_if | Rule::rule_else | Rule::inline_elif => "ELSE",
         Rule::rule_body => "ALLOW, DENY or IF",
