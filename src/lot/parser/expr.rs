@@ -374,10 +374,10 @@ fn first<'i>(cx: &Cx<'_>, pair: Pair<'i>) -> R<Pair<'i>> {
 
 fn parse_number(cx: &Cx<'_>, pair: &Pair<'_>) -> R<ExprKind> {
     let s = pair.as_str();
-    if !s.contains(['.', 'e', 'E']) {
-        if let Ok(i) = s.parse::<i64>() {
-            return Ok(ExprKind::Int(i));
-        }
+    if !s.contains(['.', 'e', 'E'])
+        && let Ok(i) = s.parse::<i64>()
+    {
+        return Ok(ExprKind::Int(i));
     }
     match s.parse::<f64>() {
         Ok(f) if f.is_finite() => Ok(ExprKind::Float(f)),
