@@ -171,6 +171,15 @@ fn parse_trigger(cx: &Cx<'_>, pair: Pair<'_>) -> R<Trigger> {
                     schedule: Arc::new(schedule),
                 }),
                 Err(e) => {
+                    // The cron crate's message repeats the expression with a caret on extra
+                    // lines; keep only its last line, the reason.
+                    let e = e.to_string();
+                    let e = e
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("")
+                        .trim();
                     return Err(cx.error(
                         &s,
                         format!(
