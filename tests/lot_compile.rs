@@ -455,3 +455,12 @@ fn names_resolve_across_files() {
     assert_eq!(dup[0].file.as_deref(), Some("b.lot"));
     assert!(dup[0].message.contains("first at a.lot:1"));
 }
+
+#[test]
+fn windows_line_endings_and_byte_order_mark() {
+    let a = action(
+        "\u{feff}DEFINE ACTION A ON TOPIC \"t\" DO\r\n    IF PAYLOAD > 1 THEN\r\n        SET \"x\" WITH 1\r\n    SET \"y\" WITH 2\r\n",
+    );
+    assert_eq!(a.body.len(), 2);
+    assert_eq!(a.body[1].span.line, 4);
+}

@@ -151,7 +151,13 @@ impl<'a> Source<'a> {
         let mut out = Vec::with_capacity(bytes.len());
         let mut errors = Vec::new();
         let mut st = St::Code;
+        // A UTF-8 byte order mark is not text: it becomes blanks and the first line starts
+        // after it (see `logical_lines`).
         let mut i = 0;
+        if self.text.starts_with('\u{feff}') {
+            out.extend_from_slice(b"   ");
+            i = 3;
+        }
         while i < bytes.len() {
             let b = bytes[i];
             let next = bytes.get(i + 1).copied();
@@ -247,7 +253,11 @@ impl<'a> Source<'a> {
     pub fn logical_lines(&self) -> Result<Vec<Line>, LotError> {
         let b = self.blanked.as_bytes();
         let mut lines = Vec::new();
-        let mut pos = 0;
+        let mut pos = if self.text.starts_with('\u{feff}') {
+            3
+        } else {
+            0
+        };
         while pos < b.len() {
             let line_start = pos;
             let mut depth = 0usize;
@@ -373,6 +383,16 @@ mod tests {
     fn unterminated_string_is_reported_at_its_quote() {
         let (_, errs) = Source::new("X\nSET \"abc\nY", None);
         assert_eq!((errs[0].line, errs[0].col), (2, 5));
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_are_not_text() {
+        let (src, _) = Source::new("\u{feff}DEFINE X\r\n    A\r\n", None);
+        let lines = src.logical_lines().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].start, lines[0].line_start);
+        assert_eq!(src.content(&lines[1]), "A");
+        assert_eq!(src.indent(&lines[1]), "    ");
     }
 
     #[test]
