@@ -182,6 +182,10 @@ fn every_expression_form() {
         "{s} STARTS_WITH \"a\" AND {s} ENDS_WITH \"z\"",
         "NOT {flag}",
         "-{x}",
+        "RANDOM BETWEEN 1 AND 6",
+        "TRIM (PAYLOAD + \" \")",
+        "GET JSON \"a\" IN (PAYLOAD AS JSON) AS INT",
+        "{ \"a\": { \"b\": 1 } }",
     ] {
         consumes(Rule::assign_line, &format!("x = {e}"));
     }
