@@ -224,3 +224,11 @@ fn unknown_model_field_and_call_input() {
     );
     assert_at(&e, 8, 26, "action Add has no INPUT b");
 }
+
+#[test]
+fn text_after_a_complete_rule() {
+    let e = first(
+        "DEFINE RULE R WITH PRIORITY 100 FOR Publish\n    IF USER IS \"a\" THEN ALLOW\n    ELSE DENY\n    ALLOW\n",
+    );
+    assert_at(&e, 4, 5, "the end of the rule");
+}

@@ -12,7 +12,8 @@ use super::Rule;
 use crate::lot::error::LotError;
 use crate::lot::source::Source;
 
-pub(crate) fn syntax_error(src: &Source<'_>, base: usize, err: Error<Rule>) -> LotError {
+/// `top` is the rule the slice was parsed with: it says what "the end" of the slice is.
+pub(crate) fn syntax_error(src: &Source<'_>, base: usize, top: Rule, err: Error<Rule>) -> LotError {
     let pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -21,7 +22,15 @@ pub(crate) fn syntax_error(src: &Source<'_>, base: usize, err: Error<Rule>) -> L
         ErrorVariant::ParsingError { positives, .. } => positives,
         ErrorVariant::CustomError { message } => return src.error_at(base + pos, message),
     };
-    let message = expected_message(&positives);
+    let end = match top {
+        Rule::rule_def => "the end of the rule",
+        Rule::route_def => "the end of the route",
+        Rule::model_head => "the end of the model header",
+        Rule::action_head => "the end of the action header",
+        Rule::action_tail => "the end of the action",
+        _ => "the end of the line",
+    };
+    let message = expected_message(&positives).replace("the end of the line", end);
     let mut at = base + pos;
     if !positives.iter().any(|r| starts_a_line(*r)) {
         at = back_to_construct(src, base, at);

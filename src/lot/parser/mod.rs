@@ -131,7 +131,7 @@ pub(crate) fn parse_slice<'s>(
             Some(pair) => Ok((pair, Cx { src, base: start })),
             None => Err(src.error_at(start, "nothing to parse")),
         },
-        Err(e) => Err(messages::syntax_error(src, start, e)),
+        Err(e) => Err(messages::syntax_error(src, start, rule, e)),
     }
 }
 
