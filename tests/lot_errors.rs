@@ -232,3 +232,16 @@ fn text_after_a_complete_rule() {
     );
     assert_at(&e, 4, 5, "the end of the rule");
 }
+
+#[test]
+fn every_bad_line_of_an_action_is_reported() {
+    let errs = errors(
+        "DEFINE ACTION A ON TOPIC \"t\" DO\n    SET \"a\" WITH\n    IF PAYLOAD > 1\n        SET \"b\" WITH 1\n    ELSE\n        SET \"c\" WITH 2\n    PRINT 1\n    SET \"ok\" WITH 1\n",
+    );
+    let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![2, 3, 7], "{errs:?}");
+    assert!(
+        errs.iter()
+            .all(|e| e.definition.as_deref() == Some("ACTION A"))
+    );
+}

@@ -130,7 +130,9 @@ fn parse_source(
             }
             continue;
         }
-        let result = kind.and_then(|k| parser::parse_definition(src, def, k).map(|ast| (k, ast)));
+        let result = kind
+            .map_err(|e| vec![e])
+            .and_then(|k| parser::parse_definition(src, def, k).map(|ast| (k, ast)));
         match result {
             Ok((kind, ast)) => {
                 let def_name = match &ast {
@@ -150,9 +152,12 @@ fn parse_source(
                     },
                 });
             }
-            Err(mut e) => {
-                e.definition = label(parser::definition_kind(src, def).ok());
-                errors.push(e);
+            Err(errs) => {
+                let kind = parser::definition_kind(src, def).ok();
+                for mut e in errs {
+                    e.definition = label(kind);
+                    errors.push(e);
+                }
             }
         }
     }

@@ -30,8 +30,9 @@ fn ends_with_do(src: &Source<'_>, line: &Line) -> bool {
         && (n == 2 || c.as_bytes()[n - 3].is_ascii_whitespace())
 }
 
-pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> R<Action> {
-    src.check_indentation(def)?;
+/// Every error of the action's body is reported, not only the first.
+pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> Result<Action, Vec<LotError>> {
+    src.check_indentation(def).map_err(|e| vec![e])?;
     let lines = &def.lines;
     let mut h = 1;
     if !ends_with_do(src, &lines[0]) {
@@ -46,8 +47,9 @@ pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> R<Action> {
             }
         }
     }
-    let (pair, cx) = parse_slice(src, Rule::action_head, lines[0].start, lines[h - 1].end)?;
-    let mut action = parse_action_head(&cx, pair)?;
+    let (pair, cx) = parse_slice(src, Rule::action_head, lines[0].start, lines[h - 1].end)
+        .map_err(|e| vec![e])?;
+    let mut action = parse_action_head(&cx, pair).map_err(|e| vec![e])?;
 
     let mut b = h;
     if let Some(first) = lines.get(h) {
@@ -63,21 +65,28 @@ pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> R<Action> {
         }
     }
     if b == h {
-        return Err(src.error_at(
+        return Err(vec![src.error_at(
             lines[h - 1].end,
             "expected the action's statements on the lines below DO",
-        ));
+        )]);
     }
-    let tree = block::build(src, &lines[h..b])?;
-    action.body = parse_block(src, &tree)?;
+    let tree = block::build(src, &lines[h..b]).map_err(|e| vec![e])?;
+    let mut errs = Vec::new();
+    action.body = parse_block(src, &tree, &mut errs);
     if b < lines.len() {
-        let (pair, cx) = parse_slice(
+        let tail = parse_slice(
             src,
             Rule::action_tail,
             lines[b].start,
             lines[lines.len() - 1].end,
-        )?;
-        parse_action_tail(&cx, pair, &mut action);
+        );
+        match tail {
+            Ok((pair, cx)) => parse_action_tail(&cx, pair, &mut action),
+            Err(e) => errs.push(e),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
     }
     action.span = src.span(lines[0].start, lines[lines.len() - 1].end);
     Ok(action)
@@ -312,78 +321,105 @@ fn parse_action_tail(cx: &Cx<'_>, pair: Pair<'_>, action: &mut Action) {
     }
 }
 
-/// The statements of one block (action body or the inside of IF / ELSE).
-fn parse_block(src: &Source<'_>, nodes: &[Node]) -> R<Vec<Stmt>> {
+/// The statements of one block (action body or the inside of IF / ELSE). A line with an error
+/// is recorded in `errs` and skipped, so one check reports every bad line of an action; the
+/// ELSE lines of a broken IF are skipped with it (they would only repeat the error).
+fn parse_block(src: &Source<'_>, nodes: &[Node], errs: &mut Vec<LotError>) -> Vec<Stmt> {
     let mut out: Vec<Stmt> = Vec::new();
     // Whether the previous statement of this block is an IF chain that can still take ELSE.
     let mut open_if = false;
+    let mut broken_if = false;
     for node in nodes {
-        let (pair, cx) = parse_slice(src, Rule::stmt_line, node.line.start, node.line.end)?;
-        let span = src.span(node.line.start, node.line.end);
-        let Some(stmt) = pair.into_inner().next() else {
-            return Err(src.error_at(node.line.start, "expected a statement"));
-        };
-        let rule = stmt.as_rule();
-        let needs_block = matches!(
-            rule,
-            Rule::if_open | Rule::else_if_open | Rule::else_open | Rule::publish_model
-        );
-        if needs_block && node.children.is_empty() {
-            let what = if rule == Rule::publish_model {
-                "expected the model's fields (name = value) on indented lines below PUBLISH MODEL"
-            } else {
-                "expected statements on indented lines below this line"
-            };
-            return Err(src.error_at(node.line.end, what));
+        let word = src.first_word(&node.line);
+        if broken_if && word == "ELSE" {
+            continue;
         }
-        if !needs_block && let Some(child) = node.children.first() {
-            return Err(src.error_at(child.line.start, "unexpected indentation"));
-        }
-        match rule {
-            Rule::if_open => {
-                let cond = cond_of(&cx, stmt)?;
-                let body = parse_block(src, &node.children)?;
-                out.push(Stmt {
-                    kind: StmtKind::If {
-                        branches: vec![(cond, body)],
-                        otherwise: None,
-                    },
-                    span,
-                });
-                open_if = true;
-            }
-            Rule::else_if_open | Rule::else_open => {
-                let Some(Stmt {
-                    kind:
-                        StmtKind::If {
-                            branches,
-                            otherwise,
-                        },
-                    ..
-                }) = out.last_mut().filter(|_| open_if)
-                else {
-                    return Err(
-                        src.error_at(node.line.start, "ELSE without a matching IF above it")
-                    );
-                };
-                let body = parse_block(src, &node.children)?;
-                if rule == Rule::else_if_open {
-                    branches.push((cond_of(&cx, stmt)?, body));
-                } else {
-                    *otherwise = Some(body);
-                    open_if = false;
-                }
-            }
-            _ => {
-                out.push(Stmt {
-                    kind: parse_simple(src, &cx, stmt, node)?,
-                    span,
-                });
-                open_if = false;
-            }
+        broken_if = false;
+        if let Err(e) = parse_node(src, node, &mut out, &mut open_if, errs) {
+            errs.push(e);
+            open_if = false;
+            broken_if = matches!(word.as_str(), "IF" | "ELSE");
         }
     }
-    Ok(out)
+    out
+}
+
+/// One statement line (and its block) appended to `out`.
+fn parse_node(
+    src: &Source<'_>,
+    node: &Node,
+    out: &mut Vec<Stmt>,
+    open_if: &mut bool,
+    errs: &mut Vec<LotError>,
+) -> R<()> {
+    let (pair, cx) = parse_slice(src, Rule::stmt_line, node.line.start, node.line.end)?;
+    let span = src.span(node.line.start, node.line.end);
+    let Some(stmt) = pair.into_inner().next() else {
+        return Err(src.error_at(node.line.start, "expected a statement"));
+    };
+    let rule = stmt.as_rule();
+    let needs_block = matches!(
+        rule,
+        Rule::if_open | Rule::else_if_open | Rule::else_open | Rule::publish_model
+    );
+    if needs_block && node.children.is_empty() {
+        let what = if rule == Rule::publish_model {
+            "expected the model's fields (name = value) on indented lines below PUBLISH MODEL"
+        } else {
+            "expected statements on indented lines below this line"
+        };
+        return Err(src.error_at(node.line.end, what));
+    }
+    if !needs_block && let Some(child) = node.children.first() {
+        return Err(src.error_at(child.line.start, "unexpected indentation"));
+    }
+    match rule {
+        Rule::if_open => {
+            let cond = cond_of(&cx, stmt)?;
+            let body = parse_block(src, &node.children, errs);
+            out.push(Stmt {
+                kind: StmtKind::If {
+                    branches: vec![(cond, body)],
+                    otherwise: None,
+                },
+                span,
+            });
+            *open_if = true;
+        }
+        Rule::else_if_open | Rule::else_open => {
+            let Some(Stmt {
+                kind:
+                    StmtKind::If {
+                        branches,
+                        otherwise,
+                    },
+                ..
+            }) = out.last_mut().filter(|_| *open_if)
+            else {
+                return Err(src.error_at(node.line.start, "ELSE without a matching IF above it"));
+            };
+            let cond = match rule {
+                Rule::else_if_open => Some(cond_of(&cx, stmt)?),
+                _ => None,
+            };
+            let body = parse_block(src, &node.children, errs);
+            match cond {
+                Some(cond) => branches.push((cond, body)),
+                None => {
+                    *otherwise = Some(body);
+                    *open_if = false;
+                }
+            }
+        }
+        _ => {
+            out.push(Stmt {
+                kind: parse_simple(src, &cx, stmt, node)?,
+                span,
+            });
+            *open_if = false;
+        }
+    }
+    Ok(())
 }
 
 fn cond_of(cx: &Cx<'_>, stmt: Pair<'_>) -> R<crate::lot::ast::Expr> {

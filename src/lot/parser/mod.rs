@@ -136,16 +136,22 @@ pub(crate) fn parse_slice<'s>(
 }
 
 /// Parses one definition into its AST. `kind` was read from the DEFINE line by the caller.
+/// Actions report every bad statement line; the other kinds stop at their first error.
 pub(crate) fn parse_definition(
     src: &Source<'_>,
     def: &DefLines,
     kind: Kind,
-) -> Result<DefinitionAst, LotError> {
+) -> Result<DefinitionAst, Vec<LotError>> {
+    let one = |e: LotError| vec![e];
     match kind {
-        Kind::Rule => rule::parse(src, def).map(DefinitionAst::Rule),
-        Kind::Model => model::parse(src, def).map(DefinitionAst::Model),
+        Kind::Rule => rule::parse(src, def).map(DefinitionAst::Rule).map_err(one),
+        Kind::Model => model::parse(src, def)
+            .map(DefinitionAst::Model)
+            .map_err(one),
         Kind::Action => action::parse(src, def).map(DefinitionAst::Action),
-        Kind::Route => route::parse(src, def).map(DefinitionAst::Route),
+        Kind::Route => route::parse(src, def)
+            .map(DefinitionAst::Route)
+            .map_err(one),
     }
 }
 
