@@ -136,6 +136,8 @@ fn token() -> impl Strategy<Value = String> {
         Just("+ ".to_owned()),
         Just("1 ".to_owned()),
         Just("é".to_owned()),
+        Just("€".to_owned()),
+        Just("€DO\n".to_owned()),
         "[ -~]{0,6}",
     ]
 }
@@ -159,4 +161,21 @@ proptest! {
         let text = format!("{}{}{}", &SAMPLE[..at], insert, &SAMPLE[at..]);
         check(&text);
     }
+}
+
+#[test]
+fn multi_byte_text_next_to_keywords_is_handled() {
+    for text in [
+        "DEFINE ACTION A\nON START €DO\n    SET \"x\" WITH 1\n",
+        "DEFINE ACTION A ON START DO\n    SET \"€\" WITH \"日本\" + 1 // ü\n",
+        "DEFINE ACTION Ü ON START DO\n    SET \"x\" WITH 1\n",
+    ] {
+        check(text);
+    }
+    let ok = compile(
+        "DEFINE ACTION A ON START DO\n    SET \"größe\" WITH \"日本\" // ü\n    SET \"b\" WITH {größe}\n",
+        None,
+        &KnownNames::default(),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
 }

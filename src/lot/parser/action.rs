@@ -23,11 +23,9 @@ use crate::lot::topic;
 type R<T> = Result<T, LotError>;
 
 fn ends_with_do(src: &Source<'_>, line: &Line) -> bool {
-    let c = src.content(line);
+    let c = src.content(line).as_bytes();
     let n = c.len();
-    n >= 2
-        && c[n - 2..].eq_ignore_ascii_case("do")
-        && (n == 2 || c.as_bytes()[n - 3].is_ascii_whitespace())
+    n >= 2 && c[n - 2..].eq_ignore_ascii_case(b"do") && (n == 2 || c[n - 3].is_ascii_whitespace())
 }
 
 /// Every error of the action's body is reported, not only the first.
