@@ -104,6 +104,14 @@ ON TOPIC "sensors/+/temp" DO
     PUBLISH TOPIC "sensors/+/summary" WITH {"t": {t}, "f": {f}, "at": TIMESTAMP "UNIX-MS"}
 "#;
 
+const MODEL: &str = r#"DEFINE MODEL Machine WITH TOPIC "plant/+/machine"
+    ADD DOUBLE "temp" WITH TOPIC "machines/+/temp" AS TRIGGER
+    ADD INT "count" WITH TOPIC "machines/+/count"
+    ADD BOOL "running" WITH TOPIC "machines/+/running"
+    ADD STRING "site" WITH "north"
+    ADD TIMESTAMP "at" WITH TIMESTAMP "ISO"
+"#;
+
 fn compile_one(text: &str) -> DefinitionAst {
     let defs = lothub::lot::compile(text, None, &lothub::lot::KnownNames::default())
         .expect("benchmark LOT text compiles");
@@ -159,5 +167,32 @@ fn bench_action(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_rule, bench_action);
+fn bench_model(c: &mut Criterion) {
+    let DefinitionAst::Model(model) = compile_one(MODEL) else {
+        panic!("not a model")
+    };
+    let mut store = HashMap::new();
+    store.insert("machines/m7/count".to_string(), Bytes::from_static(b"12"));
+    store.insert(
+        "machines/m7/running".to_string(),
+        Bytes::from_static(b"true"),
+    );
+    let mut ctx = BenchContext {
+        trigger_topic: "machines/m7/temp".to_string(),
+        trigger_payload: Bytes::from_static(b"21.5"),
+        store,
+        published: 0,
+        rng: StdRng::seed_from_u64(1),
+        now: DateTime::from_timestamp_millis(1_742_221_530_123).unwrap_or_default(),
+    };
+    let out = eval::eval_model(&model, &mut ctx);
+    assert!(out.errors.is_empty());
+    assert_eq!(out.topic.as_deref(), Some("plant/m7/machine"));
+    c.bench_function(
+        "model: five fields, evaluated and rendered (Machine)",
+        |b| b.iter(|| eval::eval_model(black_box(&model), &mut ctx).payload()),
+    );
+}
+
+criterion_group!(benches, bench_rule, bench_action, bench_model);
 criterion_main!(benches);
