@@ -245,3 +245,18 @@ fn every_bad_line_of_an_action_is_reported() {
             .all(|e| e.definition.as_deref() == Some("ACTION A"))
     );
 }
+
+#[test]
+fn unclosed_brackets_and_missing_operands_in_plain_words() {
+    let e = first("DEFINE ACTION A ON TOPIC \"t\" DO\n    SET \"x\" WITH {\"a\": 1\n");
+    assert_at(&e, 2, 25, "expected }");
+    let e = first("DEFINE ACTION A ON TOPIC \"t\" DO\n    SET \"x\" WITH (1 + 2\n");
+    assert_at(&e, 2, 24, "expected )");
+    let e = first("DEFINE ACTION A ON TOPIC \"t\" DO\n    SET \"x\" WITH PAYLOAD +\n");
+    assert_eq!(
+        e.message,
+        "expected a value (a string, number, {variable}, PAYLOAD, GET TOPIC ...)"
+    );
+    let e = first("DEFINE RULE R WITH PRIORITY 100 FOR Publish IF USER IS \"a\" AND THEN ALLOW");
+    assert_at(&e, 1, 64, "expected a condition such as USER IS \"name\"");
+}

@@ -207,7 +207,11 @@ fn parse_primary(cx: &Cx<'_>, pair: Pair<'_>) -> R<Expr> {
         Rule::k_clientid => ExprKind::ClientId,
         Rule::k_user => ExprKind::User,
         Rule::k_payload => ExprKind::Payload(None),
-        Rule::var => ExprKind::Var(pair.into_inner().as_str().to_owned()),
+        Rule::var => ExprKind::Var(
+            pair.into_inner()
+                .next()
+                .map_or(String::new(), |n| n.as_str().to_owned()),
+        ),
         Rule::object => {
             let mut fields = Vec::new();
             for p in pair.into_inner() {
@@ -231,6 +235,7 @@ fn parse_primary(cx: &Cx<'_>, pair: Pair<'_>) -> R<Expr> {
         }
         Rule::array => ExprKind::Array(
             pair.into_inner()
+                .filter(|p| p.as_rule() == Rule::expr)
                 .map(|p| parse_any(cx, p))
                 .collect::<R<Vec<_>>>()?,
         ),

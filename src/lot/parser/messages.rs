@@ -116,8 +116,28 @@ pub(crate) fn expected_message(positives: &[Rule]) -> String {
                 or CALL ACTION)"
             .into();
     }
+    // Many ways to start a value or a condition: say so once instead of listing them all.
+    let value_starts = positives.iter().filter(|r| starts_a_value(**r)).count();
+    // USER and CLIENTID also start values; only IP or a whole condition means "condition here".
+    let cond_ctx = has(Rule::k_ip) || has(Rule::cond) || has(Rule::cond_paren);
+    let cond_starts = if cond_ctx {
+        positives.iter().filter(|r| starts_a_condition(**r)).count()
+    } else {
+        0
+    };
     let mut words: Vec<String> = Vec::new();
+    if value_starts >= 4 {
+        words.push(describe(Rule::expr).unwrap_or_default());
+    }
+    if cond_starts >= 2 {
+        words.push(describe(Rule::cond).unwrap_or_default());
+    }
     for rule in positives {
+        if (value_starts >= 4 && starts_a_value(*rule))
+            || (cond_starts >= 2 && starts_a_condition(*rule))
+        {
+            continue;
+        }
         let Some(w) = describe(*rule) else { continue };
         // "ALLOW, DENY or IF" joins better with its neighbours as three words.
         let pieces: Vec<String> = if w.contains('(') || w.contains('{') {
@@ -148,6 +168,42 @@ pub(crate) fn expected_message(positives: &[Rule]) -> String {
     format!("expected {list}")
 }
 
+fn starts_a_value(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::k_topic
+            | Rule::k_if
+            | Rule::k_user
+            | Rule::k_clientid
+            | Rule::k_timestamp
+            | Rule::k_empty
+            | Rule::k_payload
+            | Rule::k_get
+            | Rule::k_random
+            | Rule::k_replace
+            | Rule::k_filter
+            | Rule::k_trim
+            | Rule::k_split
+            | Rule::string
+            | Rule::number
+            | Rule::expr
+            | Rule::operand
+            | Rule::bound
+            | Rule::paren
+            | Rule::object
+            | Rule::var
+            | Rule::array
+            | Rule::boolean
+    )
+}
+
+fn starts_a_condition(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::k_user | Rule::k_clientid | Rule::k_ip | Rule::cond | Rule::cond_paren
+    )
+}
+
 fn is_operator(rule: Rule) -> bool {
     format!("{rule:?}").starts_with("op_")
 }
@@ -174,6 +230,9 @@ pub(crate) fn describe(rule: Rule) -> Option<String> {
         }
         Rule::object | Rule::obj_pair => "a JSON object such as {\"key\": value}",
         Rule::array => "a list such as [1, 2]",
+        Rule::paren_end => ")",
+        Rule::obj_end | Rule::var_end => "}",
+        Rule::array_end => "]",
         Rule::boolean => "TRUE or FALSE",
         Rule::cond | Rule::cond_paren => "a condition such as USER IS \"name\"",
         Rule::c_user_is

@@ -59,7 +59,10 @@ impl<'s> Cx<'s> {
         let span = self.span(&pair);
         let value = match pair.as_rule() {
             Rule::string | Rule::sq_string => unescape(inner_str(&pair)),
-            Rule::var => pair.into_inner().as_str().to_owned(),
+            Rule::var => pair
+                .into_inner()
+                .next()
+                .map_or(String::new(), |n| n.as_str().to_owned()),
             Rule::field_name | Rule::block_name | Rule::flag => {
                 let inner = pair.into_inner().next();
                 return match inner {
