@@ -531,4 +531,37 @@ mod tests {
         let err = filter(&t(&"a".repeat(40)), &re).unwrap_err();
         assert!(matches!(err, ValueError::Regex(_)), "{err:?}");
     }
+
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Empty),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Float),
+            any::<bool>().prop_map(Value::Bool),
+            "[a-z0-9 .eE+-]{0,6}".prop_map(Value::text),
+            proptest::collection::vec(any::<i32>(), 0..3)
+                .prop_map(|v| Value::from_json(serde_json::json!(v))),
+            proptest::collection::vec(any::<u8>(), 0..4).prop_map(|b| Value::Bytes(b.into())),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn operators_never_panic_and_comparisons_are_consistent(a in any_value(), b in any_value()) {
+            for op in [
+                BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem, BinOp::Eq, BinOp::Ne,
+                BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge, BinOp::Contains, BinOp::StartsWith,
+                BinOp::EndsWith, BinOp::And, BinOp::Or,
+            ] {
+                let _ = binary(op, &a, &b);
+            }
+            let _ = negate(&a);
+            proptest::prop_assert_eq!(loose_eq(&a, &b), loose_eq(&b, &a));
+            proptest::prop_assert_eq!(compare(&a, &b), compare(&b, &a).map(Ordering::reverse));
+            if loose_eq(&a, &b) && a.number().is_some() && b.number().is_some() {
+                proptest::prop_assert_eq!(compare(&a, &b), Some(Ordering::Equal));
+            }
+        }
+    }
 }
