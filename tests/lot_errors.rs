@@ -260,3 +260,18 @@ fn unclosed_brackets_and_missing_operands_in_plain_words() {
     let e = first("DEFINE RULE R WITH PRIORITY 100 FOR Publish IF USER IS \"a\" AND THEN ALLOW");
     assert_at(&e, 1, 64, "expected a condition such as USER IS \"name\"");
 }
+
+#[test]
+fn model_wildcards_must_be_fillable_from_the_trigger() {
+    let e = first(
+        "DEFINE MODEL M WITH TOPIC \"out/+/+\"\n    ADD DOUBLE \"t\" WITH TOPIC \"line/+/t\" AS TRIGGER\n",
+    );
+    assert_at(&e, 1, 27, "has more + than the trigger topic");
+    let e =
+        first("DEFINE MODEL M WITH TOPIC \"out/#\"\n    ADD \"t\" WITH TOPIC \"a\" AS TRIGGER\n");
+    assert_at(&e, 1, 27, "not #");
+    let e = first(
+        "DEFINE MODEL M WITH TOPIC \"out/+\"\n    ADD \"t\" WITH TOPIC \"a/+\" AS TRIGGER\n    ADD \"h\" WITH TOPIC \"b/#\"\n",
+    );
+    assert_at(&e, 3, 24, "# is only allowed");
+}

@@ -26,10 +26,67 @@ pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> R<Model> {
     let mut model = parse_model_head(&cx, pair)?;
     let tree = block::build(src, &lines[h..])?;
     model.fields = parse_fields(src, &tree)?;
+    check_wildcards(src, &model)?;
     if let Some(last) = lines.last() {
         model.span = src.span(lines[0].start, last.end);
     }
     Ok(model)
+}
+
+/// The model's `+` are filled in order from the levels the trigger's `+` matched, so every
+/// trigger must have at least as many `+` as the model topic and each other field topic; `#`
+/// only makes sense in a trigger filter (the model topic is where it publishes, the other field
+/// topics are single topics whose last value is read).
+fn check_wildcards(src: &Source<'_>, model: &Model) -> R<()> {
+    let plus = |t: &str| t.split('/').filter(|l| *l == "+").count();
+    let topic_of = |f: &ModelField| match &f.source {
+        Some(FieldSource::Topic(t)) => Some(t.clone()),
+        _ => None,
+    };
+    if let Some(t) = &model.topic
+        && t.value.contains('#')
+    {
+        return Err(src.error_span(
+            t.span,
+            "a model topic may hold + (one model per match) but not #",
+        ));
+    }
+    let triggers: Vec<Spanned<String>> = model
+        .fields
+        .iter()
+        .filter(|f| f.trigger)
+        .filter_map(topic_of)
+        .collect();
+    let mut others: Vec<Spanned<String>> = model
+        .fields
+        .iter()
+        .filter(|f| !f.trigger)
+        .filter_map(topic_of)
+        .collect();
+    for t in &others {
+        if t.value.contains('#') {
+            return Err(src.error_span(
+                t.span,
+                "# is only allowed in an AS TRIGGER field's topic (this field reads one topic)",
+            ));
+        }
+    }
+    others.extend(model.topic.clone());
+    for trig in &triggers {
+        for other in &others {
+            if plus(&other.value) > plus(&trig.value) {
+                return Err(src.error_span(
+                    other.span,
+                    format!(
+                        "\"{}\" has more + than the trigger topic \"{}\": each + is filled, in \
+                         order, from a + the trigger matched",
+                        other.value, trig.value
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_model_head(cx: &Cx<'_>, pair: Pair<'_>) -> R<Model> {
