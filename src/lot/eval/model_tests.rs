@@ -320,3 +320,31 @@ fn publish_model_errors_stop_the_action() {
     );
     assert!(ctx.published.is_empty());
 }
+
+#[test]
+fn publish_model_names_the_model_field_when_its_own_source_fails() {
+    let div = ExprKind::Binary {
+        op: BinOp::Div,
+        lhs: Box::new(Expr {
+            kind: ExprKind::Int(1),
+            span: sp(9),
+        }),
+        rhs: Box::new(Expr {
+            kind: ExprKind::Int(0),
+            span: sp(9),
+        }),
+    };
+    let mut m = model(
+        "Machine",
+        None,
+        vec![field(9, Some(FieldType::Int), "ratio", expr_src(div, 9))],
+    );
+    m.collapsed = true;
+    let mut ctx = TestContext::new().with_trigger("machines/m3/temp", "20");
+    ctx.models.insert("Machine".to_string(), Arc::new(m));
+    let err = run_action(&publish_model(2, Vec::new()), &mut ctx, &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Report:2: field \"Machine.ratio\": division by zero"
+    );
+}

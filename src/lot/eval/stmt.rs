@@ -7,12 +7,15 @@
 //! ignored; an input is converted to its declared type (a failed conversion is an error at the
 //! INPUT line). `PUBLISH MODEL` fills each model field from its `field = expr` line, else from the
 //! field's own source in the model, else `null`; a value that does not convert to its field's type
-//! stops the action (unlike a MODEL publishing on its own, which writes `null` and goes on).
+//! stops the action (unlike a MODEL publishing on its own, which writes `null` and goes on); an
+//! error in a field's own model source is reported on the PUBLISH MODEL line as `Model.field`.
 
 use super::expr::{Fill, Frame};
 use super::model::{field_json, ordered_object, resolve_fields};
 use super::{EvalError, Located, Outputs, RuntimeError, at};
-use crate::lot::ast::{Action, FieldAssign, InputType, Stmt, StmtKind, ValueType};
+use crate::lot::ast::{
+    Action, Expr, FieldAssign, FieldSource, InputType, ModelField, Stmt, StmtKind, ValueType,
+};
 use crate::lot::context::Context;
 use crate::lot::value::Value;
 
@@ -141,7 +144,7 @@ fn publish_model<'ast, C: Context + ?Sized>(
     frame: &mut Frame<'ast, '_, C>,
     line: u32,
     name: &str,
-    topic: &'ast crate::lot::ast::Expr,
+    topic: &'ast Expr,
     assigns: &'ast [FieldAssign],
 ) -> Result<(), Located> {
     let model = frame
@@ -163,29 +166,30 @@ fn publish_model<'ast, C: Context + ?Sized>(
     let t = frame.topic(topic)?;
     let mut out = Vec::with_capacity(fields.len());
     for f in &fields {
-        let value = match assigns.iter().find(|a| a.name.value == f.name.value) {
-            Some(a) => Some((a.span.line, frame.eval(&a.value)?)),
-            None => match &f.source {
-                Some(crate::lot::ast::FieldSource::Expr(e)) => Some((f.span.line, frame.eval(e)?)),
-                Some(crate::lot::ast::FieldSource::Topic(src)) => {
-                    let name = at(src.span.line, frame.fill_topic(src.value.as_str().into()))?;
-                    let v = frame.ctx.get_topic(&name).map(|p| Value::from_payload(&p));
-                    Some((f.span.line, v.unwrap_or_default()))
-                }
-                None => None,
-            },
+        let field_error = |l, error, qualified: bool| {
+            let field = if qualified {
+                format!("{name}.{}", f.name.value)
+            } else {
+                f.name.value.clone()
+            };
+            (
+                l,
+                EvalError::Field {
+                    field,
+                    error: Box::new(error),
+                },
+            )
         };
-        let json = match value {
-            Some((l, v)) => field_json(f, &v).map_err(|e| {
-                (
-                    l,
-                    EvalError::Field {
-                        field: f.name.value.clone(),
-                        error: Box::new(e),
-                    },
-                )
-            })?,
-            None => serde_json::Value::Null,
+        let json = match assigns.iter().find(|a| a.name.value == f.name.value) {
+            Some(a) => {
+                let v = frame.eval(&a.value)?;
+                field_json(f, &v).map_err(|e| field_error(a.span.line, e, false))?
+            }
+            // The model's own source: its errors are reported on this PUBLISH MODEL line, with
+            // the field named `Model.field` so the user knows where to look.
+            None => model_source(frame, f)
+                .and_then(|v| field_json(f, &v))
+                .map_err(|e| field_error(line, e, true))?,
         };
         out.push((f.name.value.as_str(), json));
     }
@@ -194,4 +198,23 @@ fn publish_model<'ast, C: Context + ?Sized>(
         .ctx
         .publish(&t, payload.into(), model.retain, model.qos);
     Ok(())
+}
+
+/// The value of a model field from its own source in the model (EMPTY when it has none).
+fn model_source<C: Context + ?Sized>(
+    frame: &mut Frame<'_, '_, C>,
+    f: &ModelField,
+) -> Result<Value, EvalError> {
+    match &f.source {
+        None => Ok(Value::Empty),
+        Some(FieldSource::Expr(e)) => frame.eval(e).map_err(|(_, e)| e),
+        Some(FieldSource::Topic(src)) => {
+            let name = frame.fill_topic(src.value.as_str().into())?;
+            Ok(frame
+                .ctx
+                .get_topic(&name)
+                .map(|p| Value::from_payload(&p))
+                .unwrap_or_default())
+        }
+    }
 }
