@@ -57,7 +57,9 @@ fn check(text: &str) {
                 e.line
             );
             assert!(e.col >= 1, "{e}");
-            for mark in RULE_NAME_MARKS {
+            // Messages quote the user's own words; a mark that the input itself holds proves
+            // nothing, so only marks absent from the input are looked for.
+            for mark in RULE_NAME_MARKS.iter().filter(|m| !text.contains(**m)) {
                 assert!(!e.message.contains(mark), "rule name in {:?}", e.message);
             }
             let _ = e.to_string();
