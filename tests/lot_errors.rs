@@ -275,3 +275,12 @@ fn model_wildcards_must_be_fillable_from_the_trigger() {
     );
     assert_at(&e, 3, 24, "# is only allowed");
 }
+
+#[test]
+fn an_indented_define_is_named_as_such() {
+    let errs = errors(
+        "DEFINE RULE A WITH PRIORITY 100 FOR Publish ALLOW\n  DEFINE RULE B WITH PRIORITY 100 FOR Publish ALLOW\n",
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_at(&errs[0], 2, 3, "DEFINE must start at column 1");
+}

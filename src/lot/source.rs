@@ -308,9 +308,17 @@ impl<'a> Source<'a> {
     pub fn definitions(&self, lines: Vec<Line>) -> (Vec<DefLines>, Vec<LotError>) {
         let mut defs: Vec<DefLines> = Vec::new();
         let mut errors = Vec::new();
+        let mut skipped = Vec::new();
         for line in lines {
             let at_col0 = line.start == line.line_start;
-            if at_col0 && self.first_word(&line) == "DEFINE" {
+            let define = self.first_word(&line) == "DEFINE";
+            if define && !at_col0 {
+                // Most likely a definition indented by mistake: say so, rather than letting it
+                // read as a confusing line of the definition above.
+                errors.push(self.error_at(line.start, "DEFINE must start at column 1"));
+                defs.push(DefLines { lines: vec![line] });
+                skipped.push(defs.len() - 1);
+            } else if define {
                 defs.push(DefLines { lines: vec![line] });
             } else if let Some(def) = defs.last_mut() {
                 def.lines.push(line);
@@ -320,6 +328,9 @@ impl<'a> Source<'a> {
                     "expected DEFINE at the start of a line (column 1)",
                 ));
             }
+        }
+        for i in skipped.into_iter().rev() {
+            defs.remove(i);
         }
         (defs, errors)
     }
