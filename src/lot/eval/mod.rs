@@ -91,6 +91,8 @@ pub(crate) fn at<T>(line: u32, r: Result<T, impl Into<EvalError>>) -> Result<T, 
 }
 
 #[cfg(test)]
+mod call_tests;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod rule_tests;
