@@ -328,6 +328,13 @@ impl Value {
     }
 }
 
+/// The payload text of the value (see [`Value::to_text`]).
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
 /// Reads `s` (trimmed) as a decimal number: `[+-]digits[.digits][e[+-]digits]`, or with the
 /// integer part omitted (`.5`). Integers that overflow `i64` read as `f64`.
 pub fn parse_number(s: &str) -> Option<Num> {

@@ -40,6 +40,7 @@ fn rendering_matches_what_users_expect_on_a_payload() {
         Value::Float(0.1 + 0.2).to_payload(),
         Bytes::from("0.30000000000000004")
     );
+    assert_eq!(format!("{}/{}", Value::Int(3), Value::Float(2.5)), "3/2.5");
 }
 
 #[test]
