@@ -358,3 +358,36 @@ fn rust_log_wins_over_log_level() {
         "RUST_LOG=info shows the start line:\n{loud}"
     );
 }
+
+#[test]
+fn lot_check_reports_valid_and_invalid_files() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("lot-examples/rules");
+    let valid: Vec<std::path::PathBuf> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lot"))
+        .collect();
+    assert!(
+        !valid.is_empty(),
+        "no LOT examples in {}",
+        examples.display()
+    );
+    let out = lothub()
+        .args(["lot", "check"])
+        .args(&valid)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("RULE"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.lot");
+    std::fs::write(&bad, "DEFINE RULE x\nbad stuff\n").unwrap();
+    let out = lothub().args(["lot", "check"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:1:", bad.display())),
+        "file:line:col in {err}"
+    );
+}
