@@ -129,7 +129,12 @@ impl Conn {
         let code = if p.properties.user_properties.len() > shared.settings.max_user_properties {
             // Bounded because every queued copy keeps them (broker.md "Pitfalls").
             reason::IMPLEMENTATION_SPECIFIC_ERROR
-        } else if p.topic.starts_with("$SYS/")
+        } else if (p.topic.starts_with("$SYS/")
+            && !shared
+                .settings
+                .client_sys_publish_topics
+                .iter()
+                .any(|t| t.as_str() == &*p.topic))
             || !shared.hooks.authorize_publish(&self.client, &p.topic)
         {
             reason::NOT_AUTHORIZED

@@ -67,6 +67,12 @@ pub struct BrokerSettings {
     pub max_user_properties: usize,
     /// How long graceful shutdown waits for connections to say goodbye. Default 5 s.
     pub shutdown_grace: Duration,
+    /// The `$SYS/...` topic names clients may publish to (exact names, no wildcards), still
+    /// subject to [`crate::broker::Hooks::authorize_publish`]. Every other client PUBLISH into
+    /// `$SYS/` is refused (0x87). Default empty: the broker alone has no use for them; the app
+    /// lists the command topics (`$SYS/Coreflux/Command`, `$SYS/Coreflux/Config/New`) when a
+    /// runtime consumes them.
+    pub client_sys_publish_topics: Vec<String>,
 }
 
 impl Default for BrokerSettings {
@@ -92,6 +98,7 @@ impl Default for BrokerSettings {
             response_information_prefix: "response/".to_string(),
             max_user_properties: 64,
             shutdown_grace: Duration::from_secs(5),
+            client_sys_publish_topics: Vec::new(),
         }
     }
 }
