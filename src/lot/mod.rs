@@ -59,6 +59,31 @@ pub fn compile_sources(
     sources: &[(&str, Option<&str>)],
     known: &KnownNames,
 ) -> Result<Vec<Definition>, Vec<LotError>> {
+    // The parser recurses once per nesting level of an expression (pest rules call each other),
+    // and a tokio worker or test thread has only 2 MiB of stack. The pre-pass caps nesting
+    // (64 brackets, 256 operators per line); running on a thread with a known stack makes that
+    // cap safe whatever thread the caller is on. If no thread can be started, run here.
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("lot-compile".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(scope, || compile_here(sources, known));
+        match worker {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => compile_here(sources, known),
+        }
+    })
+}
+
+/// Stack of the compile thread: room for the deepest input the pre-pass lets through.
+const COMPILE_STACK: usize = 64 * 1024 * 1024;
+
+fn compile_here(
+    sources: &[(&str, Option<&str>)],
+    known: &KnownNames,
+) -> Result<Vec<Definition>, Vec<LotError>> {
     let mut errors = Vec::new();
     let mut srcs = Vec::with_capacity(sources.len());
     let mut pre_errors = Vec::with_capacity(sources.len());
