@@ -284,3 +284,13 @@ fn an_indented_define_is_named_as_such() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_at(&errs[0], 2, 3, "DEFINE must start at column 1");
 }
+
+#[test]
+fn every_bad_field_of_a_model_is_reported() {
+    let errs = errors(
+        "DEFINE MODEL M WITH TOPIC \"o\"\n    ADD DOUBLE \"t\" WITH TOPIC \"a\" AS TRIGGER\n    ADD FLOAT \"x\"\n    ADD \"t\" WITH 1\n    ADD \"ok\" WITH 2\n",
+    );
+    let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![3, 4], "{errs:?}");
+    assert!(errs[1].message.contains("defined twice"));
+}
