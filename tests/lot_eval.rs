@@ -525,7 +525,9 @@ fn any_expr() -> impl proptest::strategy::Strategy<Value = String> {
             inner
                 .clone()
                 .prop_map(|a| format!("GET JSON \"a.0\" IN ({a}) AS DOUBLE")),
-            inner.clone().prop_map(|a| format!("GET TOPIC ({a})")),
+            inner
+                .clone()
+                .prop_map(|a| format!("GET TOPIC (\"in/\" + ({a}))")),
             inner.clone().prop_map(|a| format!("{{\"k\": {a}}}")),
             (inner.clone(), inner.clone(), inner)
                 .prop_map(|(a, b, c)| format!("(IF {a} THEN {b} ELSE {c})")),
