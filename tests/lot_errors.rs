@@ -294,3 +294,24 @@ fn every_bad_field_of_a_model_is_reported() {
     assert_eq!(lines, vec![3, 4], "{errs:?}");
     assert!(errs[1].message.contains("defined twice"));
 }
+
+#[test]
+fn query_placeholders_and_self_to_self_bridges() {
+    let base = "DEFINE ROUTE Db WITH TYPE POSTGRESQL\n    ADD SQL_CONFIG\n        WITH SERVER \"db\"\n        WITH DATABASE \"plant\"\n    ADD EVENT e\n        WITH SOURCE_TOPIC \"a/+\"\n";
+    let e = first(&format!(
+        "{base}        WITH QUERY \"INSERT INTO t VALUES ({{paylod}})\"\n"
+    ));
+    assert_at(&e, 7, 9, "unknown placeholder {paylod}");
+    let e = first(&format!(
+        "{base}        WITH QUERY \"SELECT {{topic.0}}\"\n"
+    ));
+    assert!(e.message.contains("{topic.0}"));
+    let ok = format!(
+        "{base}        WITH QUERY \"INSERT INTO t VALUES ({{topic.2}}, {{payload.json.a.b}}, {{timestamp.unix}}, '{{\\\"k\\\": 1}}')\"\n"
+    );
+    assert!(compile(&ok, None, &KnownNames::default()).is_ok());
+    let e = first(
+        "DEFINE ROUTE B WITH TYPE MQTT_BRIDGE\n    ADD SOURCE_CONFIG\n        WITH BROKER SELF\n    ADD DESTINATION_CONFIG\n        WITH BROKER SELF\n",
+    );
+    assert_at(&e, 4, 9, "both sides are BROKER SELF");
+}

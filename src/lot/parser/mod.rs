@@ -22,6 +22,7 @@ mod expr;
 mod messages;
 mod model;
 mod route;
+mod route_keys;
 mod rule;
 
 use pest::Parser;
