@@ -187,7 +187,7 @@ fn one_line_rule_and_else_if_chain() {
 #[test]
 fn rule_if_without_else_decides_nothing() {
     let r = rule(
-        "DEFINE RULE R WITH PRIORITY 100 FOR Connect IF CLIENTID IS TOPIC POSITION 2 THEN ALLOW",
+        "DEFINE RULE R WITH PRIORITY 100 FOR Subscribe IF CLIENTID IS TOPIC POSITION 2 THEN ALLOW",
     );
     match r.body {
         RuleBody::If {

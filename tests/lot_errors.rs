@@ -315,3 +315,13 @@ fn query_placeholders_and_self_to_self_bridges() {
     );
     assert_at(&e, 4, 9, "both sides are BROKER SELF");
 }
+
+#[test]
+fn topics_on_scopes_without_topics() {
+    let e = first("DEFINE RULE R WITH PRIORITY 100 FOR Connect TO TOPIC \"a\" ALLOW");
+    assert_at(&e, 1, 54, "a Connect rule has no topic");
+    let e = first(
+        "DEFINE RULE R WITH PRIORITY 100 FOR RuleManagementCreation IF USER IS \"a\" OR CLIENTID IS TOPIC POSITION 1 THEN ALLOW",
+    );
+    assert_at(&e, 1, 78, "CLIENTID IS TOPIC POSITION");
+}
