@@ -464,3 +464,17 @@ fn windows_line_endings_and_byte_order_mark() {
     assert_eq!(a.body.len(), 2);
     assert_eq!(a.body[1].span.line, 4);
 }
+
+#[test]
+fn deploy_time_resolution_against_deployed_definitions() {
+    let deployed = compile(
+        "DEFINE MODEL Reading COLLAPSED\n    ADD DOUBLE \"v\"\nDEFINE ACTION Notify\nDO\n    PUBLISH TOPIC \"n\" WITH 1\n",
+        None,
+        &KnownNames::default(),
+    )
+    .unwrap();
+    let known = KnownNames::from_definitions(&deployed);
+    let new = "DEFINE ACTION A ON START DO\n    CALL ACTION Notify\n    PUBLISH MODEL Reading TO \"o\" WITH\n        v = 1\n";
+    assert!(compile(new, None, &known).is_ok());
+    assert!(compile(new, None, &KnownNames::default()).is_err());
+}

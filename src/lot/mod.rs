@@ -44,6 +44,25 @@ pub struct KnownNames {
     pub actions: HashSet<String>,
 }
 
+impl KnownNames {
+    /// The model and action names of already-compiled (deployed) definitions.
+    pub fn from_definitions<'a>(defs: impl IntoIterator<Item = &'a Definition>) -> KnownNames {
+        let mut known = KnownNames::default();
+        for d in defs {
+            match d.kind {
+                Kind::Model => {
+                    known.models.insert(d.name.clone());
+                }
+                Kind::Action => {
+                    known.actions.insert(d.name.clone());
+                }
+                Kind::Rule | Kind::Route => {}
+            }
+        }
+        known
+    }
+}
+
 /// Compiles one LOT text (one or more definitions). `file` is only used in error messages.
 pub fn compile(
     text: &str,
