@@ -1,11 +1,12 @@
 //! # lot: LOT (Language of Things) text -> checked definitions, and their evaluation
 //!
-//! Pure: no broker, no sockets, no files except in [`cli_check`].
+//! Pure: no broker, no sockets, no files except in [`cli_check`]. (Compilation runs on a short-lived
+//! thread of its own, only to have a known stack size; see [`compile_sources`].)
 //!
 //! # Layout
 //! | file | owns |
 //! |---|---|
-//! | `ast.rs` | the typed AST every other part shares (start here) |
+//! | `ast/` | the typed AST every other part shares (start here) |
 //! | `source.rs` | pre-pass: comments blanked, logical lines, definitions, indentation |
 //! | `../../grammar/lot.pest` + `parser/` | pest grammar and one `parse_xxx` per rule |
 //! | `check.rs` | cross-definition checks: names, duplicates, action context, wildcards |
