@@ -325,3 +325,9 @@ fn topics_on_scopes_without_topics() {
     );
     assert_at(&e, 1, 78, "CLIENTID IS TOPIC POSITION");
 }
+
+#[test]
+fn unknown_field_type_is_named() {
+    let e = first("DEFINE MODEL M COLLAPSED\n    ADD FLOAT \"x\"\n");
+    assert_at(&e, 2, 9, "unknown field type FLOAT");
+}

@@ -201,6 +201,16 @@ fn parse_field_line(cx: &Cx<'_>, pair: Pair<'_>) -> R<ModelField> {
     for p in pair.into_inner() {
         match p.as_rule() {
             Rule::field_type => field.ty = Some(parse_field_type(p.as_str())),
+            Rule::bad_type => {
+                return Err(cx.error(
+                    &p,
+                    format!(
+                        "unknown field type {}: use STRING, INT, DOUBLE, BOOL, TIMESTAMP, OBJECT \
+                         or ARRAY",
+                        p.as_str()
+                    ),
+                ));
+            }
             Rule::field_name => field.name = cx.name(p),
             Rule::field_source => field.source = Some(parse_field_source(cx, p)?),
             Rule::as_trigger => field.trigger = true,
@@ -220,7 +230,8 @@ fn parse_field_type(s: &str) -> FieldType {
     match s.to_ascii_uppercase().as_str() {
         "STRING" => FieldType::String,
         "INT" => FieldType::Int,
-        "DOUBLE" => FieldType::Double,
+        // NUMBER is accepted as Coreflux's templates write it; it is a DOUBLE.
+        "DOUBLE" | "NUMBER" => FieldType::Double,
         "BOOL" => FieldType::Bool,
         "TIMESTAMP" => FieldType::Timestamp,
         "OBJECT" => FieldType::Object,
