@@ -187,7 +187,7 @@ fn one_line_rule_and_else_if_chain() {
 #[test]
 fn rule_if_without_else_decides_nothing() {
     let r = rule(
-        "DEFINE RULE R WITH PRIORITY 100 FOR Connect IF CLIENTID IS TOPIC POSITION 2 THEN ALLOW",
+        "DEFINE RULE R WITH PRIORITY 100 FOR Subscribe IF CLIENTID IS TOPIC POSITION 2 THEN ALLOW",
     );
     match r.body {
         RuleBody::If {
@@ -463,4 +463,18 @@ fn windows_line_endings_and_byte_order_mark() {
     );
     assert_eq!(a.body.len(), 2);
     assert_eq!(a.body[1].span.line, 4);
+}
+
+#[test]
+fn deploy_time_resolution_against_deployed_definitions() {
+    let deployed = compile(
+        "DEFINE MODEL Reading COLLAPSED\n    ADD DOUBLE \"v\"\nDEFINE ACTION Notify\nDO\n    PUBLISH TOPIC \"n\" WITH 1\n",
+        None,
+        &KnownNames::default(),
+    )
+    .unwrap();
+    let known = KnownNames::from_definitions(&deployed);
+    let new = "DEFINE ACTION A ON START DO\n    CALL ACTION Notify\n    PUBLISH MODEL Reading TO \"o\" WITH\n        v = 1\n";
+    assert!(compile(new, None, &known).is_ok());
+    assert!(compile(new, None, &KnownNames::default()).is_err());
 }

@@ -284,3 +284,50 @@ fn an_indented_define_is_named_as_such() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_at(&errs[0], 2, 3, "DEFINE must start at column 1");
 }
+
+#[test]
+fn every_bad_field_of_a_model_is_reported() {
+    let errs = errors(
+        "DEFINE MODEL M WITH TOPIC \"o\"\n    ADD DOUBLE \"t\" WITH TOPIC \"a\" AS TRIGGER\n    ADD FLOAT \"x\"\n    ADD \"t\" WITH 1\n    ADD \"ok\" WITH 2\n",
+    );
+    let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![3, 4], "{errs:?}");
+    assert!(errs[1].message.contains("defined twice"));
+}
+
+#[test]
+fn query_placeholders_and_self_to_self_bridges() {
+    let base = "DEFINE ROUTE Db WITH TYPE POSTGRESQL\n    ADD SQL_CONFIG\n        WITH SERVER \"db\"\n        WITH DATABASE \"plant\"\n    ADD EVENT e\n        WITH SOURCE_TOPIC \"a/+\"\n";
+    let e = first(&format!(
+        "{base}        WITH QUERY \"INSERT INTO t VALUES ({{paylod}})\"\n"
+    ));
+    assert_at(&e, 7, 9, "unknown placeholder {paylod}");
+    let e = first(&format!(
+        "{base}        WITH QUERY \"SELECT {{topic.0}}\"\n"
+    ));
+    assert!(e.message.contains("{topic.0}"));
+    let ok = format!(
+        "{base}        WITH QUERY \"INSERT INTO t VALUES ({{topic.2}}, {{payload.json.a.b}}, {{timestamp.unix}}, '{{\\\"k\\\": 1}}')\"\n"
+    );
+    assert!(compile(&ok, None, &KnownNames::default()).is_ok());
+    let e = first(
+        "DEFINE ROUTE B WITH TYPE MQTT_BRIDGE\n    ADD SOURCE_CONFIG\n        WITH BROKER SELF\n    ADD DESTINATION_CONFIG\n        WITH BROKER SELF\n",
+    );
+    assert_at(&e, 4, 9, "both sides are BROKER SELF");
+}
+
+#[test]
+fn topics_on_scopes_without_topics() {
+    let e = first("DEFINE RULE R WITH PRIORITY 100 FOR Connect TO TOPIC \"a\" ALLOW");
+    assert_at(&e, 1, 54, "a Connect rule has no topic");
+    let e = first(
+        "DEFINE RULE R WITH PRIORITY 100 FOR RuleManagementCreation IF USER IS \"a\" OR CLIENTID IS TOPIC POSITION 1 THEN ALLOW",
+    );
+    assert_at(&e, 1, 78, "CLIENTID IS TOPIC POSITION");
+}
+
+#[test]
+fn unknown_field_type_is_named() {
+    let e = first("DEFINE MODEL M COLLAPSED\n    ADD FLOAT \"x\"\n");
+    assert_at(&e, 2, 9, "unknown field type FLOAT");
+}

@@ -452,3 +452,112 @@ fn a_call_chain_from_text_is_cut_at_depth_16() {
     );
     assert_eq!(ctx.published.len(), 16);
 }
+
+/// Random well-formed expressions: every operator, transform and source nested up to four
+/// levels, over leaves that include odd operands (huge numbers, EMPTY, JSON, non-numbers).
+fn any_expr() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let leaf = proptest::sample::select(vec![
+        "PAYLOAD",
+        "PAYLOAD AS INT",
+        "PAYLOAD AS JSON",
+        "PAYLOAD AS BOOL",
+        "PAYLOAD AS BYTES",
+        "1",
+        "0",
+        "-7",
+        "2.5",
+        "1e308",
+        "\"a\"",
+        "\"\"",
+        "\"9\"",
+        "EMPTY",
+        "TRUE",
+        "{x}",
+        "{nope}",
+        "TOPIC POSITION 2",
+        "GET TOPIC \"in/+/x\"",
+        "GET TOPIC \"in/+/x\" AS DOUBLE",
+        "RANDOM UUID",
+        "TIMESTAMP \"ISO\"",
+        "TIMESTAMP \"UNIX\"",
+        "GET JSON \"a.0\" IN PAYLOAD",
+        "GET ENV \"E\"",
+        "RANDOM INT BETWEEN 1 AND 3",
+        "RANDOM DOUBLE BETWEEN -1e308 AND 1e308",
+    ])
+    .prop_map(str::to_string);
+    let ops = proptest::sample::select(vec![
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "CONTAINS",
+        "STARTS_WITH",
+        "ENDS_WITH",
+        "AND",
+        "OR",
+        "=",
+        "EQUALS",
+    ]);
+    leaf.prop_recursive(4, 24, 3, move |inner| {
+        prop_oneof![
+            (inner.clone(), ops.clone(), inner.clone())
+                .prop_map(|(a, o, b)| format!("({a} {o} {b})")),
+            inner.clone().prop_map(|a| format!("NOT ({a})")),
+            inner.clone().prop_map(|a| format!("-({a})")),
+            inner.clone().prop_map(|a| format!("TRIM ({a})")),
+            inner
+                .clone()
+                .prop_map(|a| format!("SPLIT ({a}) USING \",\"")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| format!("REPLACE \"a\" WITH ({a}) IN ({b})")),
+            inner
+                .clone()
+                .prop_map(|a| format!("FILTER ({a}) USING REGEX \"(a+)+$\"")),
+            inner
+                .clone()
+                .prop_map(|a| format!("GET JSON \"a.0\" IN ({a}) AS DOUBLE")),
+            inner
+                .clone()
+                .prop_map(|a| format!("GET TOPIC (\"in/\" + ({a}))")),
+            inner.clone().prop_map(|a| format!("{{\"k\": {a}}}")),
+            (inner.clone(), inner.clone(), inner)
+                .prop_map(|(a, b, c)| format!("(IF {a} THEN {b} ELSE {c})")),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+    #[test]
+    fn random_expressions_compile_and_never_panic_when_run(
+        expr in any_expr(),
+        payload in "[a0-9,.{}\\[\\]\": -]{0,12}",
+    ) {
+        let src = format!(
+            "DEFINE ACTION F\nON TOPIC \"in/+/x\" DO\n    SET \"x\" WITH PAYLOAD\n    PUBLISH TOPIC \"out\" WITH {expr}\n"
+        );
+        let defs = lothub::lot::compile(&src, None, &lothub::lot::KnownNames::default());
+        let defs = defs.map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
+        let Some(DefinitionAst::Action(a)) = defs.into_iter().next().map(|d| d.ast) else {
+            return Err(proptest::test_runner::TestCaseError::fail("not an action"));
+        };
+        let mut ctx = TestContext::new().with_trigger("in/dev/x", payload.clone());
+        match eval::run_action(&a, &mut ctx, &[]) {
+            Ok(_) => proptest::prop_assert_eq!(ctx.published.len(), 1),
+            Err(e) => proptest::prop_assert_eq!(e.line, 4, "{}", e),
+        }
+    }
+}

@@ -96,3 +96,46 @@ fn lot_check_fails_on_a_broken_file() {
     assert_eq!(cli_check(&[bad]), 1);
     assert_eq!(cli_check(&[dir.path().join("missing.lot")]), 1);
 }
+
+/// The LOT snippets of docs/lot-language.md (code blocks starting with DEFINE and holding no
+/// `<placeholder>`) compile too, so the reference cannot drift from the compiler.
+#[test]
+fn reference_snippets_compile() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/lot-language.md"))
+            .expect("docs/lot-language.md");
+    let mut snippets = Vec::new();
+    let mut current: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut current, line.starts_with("```")) {
+            (None, true) => current = Some(String::new()),
+            (Some(text), true) => {
+                snippets.push(std::mem::take(text));
+                current = None;
+            }
+            (Some(text), false) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, false) => {}
+        }
+    }
+    let lot: Vec<&String> = snippets
+        .iter()
+        .filter(|s| s.starts_with("DEFINE") && !s.contains('<'))
+        .collect();
+    assert!(lot.len() >= 6, "only {} snippets found", lot.len());
+    let mut known = KnownNames::default();
+    known.models.insert("EnergyReading".into());
+    for s in lot {
+        if let Err(errs) = compile_sources(&[(s.as_str(), None)], &known) {
+            panic!(
+                "{s}\n{}",
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+}

@@ -181,3 +181,33 @@ fn multi_byte_text_next_to_keywords_is_handled() {
     );
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[test]
+fn absurdly_long_expressions_are_refused_not_overflowed() {
+    for piece in [" + 1", " * 2", " AND TRUE"] {
+        let text = format!(
+            "DEFINE ACTION A ON START DO\n    SET \"x\" WITH 1{}\n",
+            piece.repeat(20_000)
+        );
+        let errs = compile(&text, None, &KnownNames::default()).unwrap_err();
+        assert!(errs[0].message.contains("too complex"), "{errs:?}");
+    }
+    for prefix in ["NOT ", "TRIM ", "- ", "GET TOPIC ("] {
+        let text = format!(
+            "DEFINE ACTION A ON START DO\n    SET \"x\" WITH {}1\n",
+            prefix.repeat(20_000)
+        );
+        assert!(compile(&text, None, &KnownNames::default()).is_err());
+    }
+    // Right at the limit still compiles and does not overflow a 2 MB test thread.
+    let text = format!(
+        "DEFINE ACTION A ON START DO\n    SET \"x\" WITH {}1\n",
+        "TRIM ".repeat(250)
+    );
+    assert!(compile(&text, None, &KnownNames::default()).is_ok());
+    let text = format!(
+        "DEFINE ACTION A ON START DO\n    SET \"x\" WITH 1{}\n",
+        " + 1".repeat(250)
+    );
+    assert!(compile(&text, None, &KnownNames::default()).is_ok());
+}

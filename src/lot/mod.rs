@@ -1,11 +1,12 @@
 //! # lot: LOT (Language of Things) text -> checked definitions, and their evaluation
 //!
-//! Pure: no broker, no sockets, no files except in [`cli_check`].
+//! Pure: no broker, no sockets, no files except in [`cli_check`]. (Compilation runs on a short-lived
+//! thread of its own, only to have a known stack size; see [`compile_sources`].)
 //!
 //! # Layout
 //! | file | owns |
 //! |---|---|
-//! | `ast.rs` | the typed AST every other part shares (start here) |
+//! | `ast/` | the typed AST every other part shares (start here) |
 //! | `source.rs` | pre-pass: comments blanked, logical lines, definitions, indentation |
 //! | `../../grammar/lot.pest` + `parser/` | pest grammar and one `parse_xxx` per rule |
 //! | `check.rs` | cross-definition checks: names, duplicates, action context, wildcards |
@@ -44,6 +45,25 @@ pub struct KnownNames {
     pub actions: HashSet<String>,
 }
 
+impl KnownNames {
+    /// The model and action names of already-compiled (deployed) definitions.
+    pub fn from_definitions<'a>(defs: impl IntoIterator<Item = &'a Definition>) -> KnownNames {
+        let mut known = KnownNames::default();
+        for d in defs {
+            match d.kind {
+                Kind::Model => {
+                    known.models.insert(d.name.clone());
+                }
+                Kind::Action => {
+                    known.actions.insert(d.name.clone());
+                }
+                Kind::Rule | Kind::Route => {}
+            }
+        }
+        known
+    }
+}
+
 /// Compiles one LOT text (one or more definitions). `file` is only used in error messages.
 pub fn compile(
     text: &str,
@@ -56,6 +76,31 @@ pub fn compile(
 /// Compiles several texts together: names resolve across all of them (spec §8: forward
 /// references are fine) and a name defined twice anywhere is an error at the second DEFINE.
 pub fn compile_sources(
+    sources: &[(&str, Option<&str>)],
+    known: &KnownNames,
+) -> Result<Vec<Definition>, Vec<LotError>> {
+    // The parser recurses once per nesting level of an expression (pest rules call each other),
+    // and a tokio worker or test thread has only 2 MiB of stack. The pre-pass caps nesting
+    // (64 brackets, 256 operators per line); running on a thread with a known stack makes that
+    // cap safe whatever thread the caller is on. If no thread can be started, run here.
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("lot-compile".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(scope, || compile_here(sources, known));
+        match worker {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => compile_here(sources, known),
+        }
+    })
+}
+
+/// Stack of the compile thread: room for the deepest input the pre-pass lets through.
+const COMPILE_STACK: usize = 64 * 1024 * 1024;
+
+fn compile_here(
     sources: &[(&str, Option<&str>)],
     known: &KnownNames,
 ) -> Result<Vec<Definition>, Vec<LotError>> {

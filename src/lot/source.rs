@@ -22,6 +22,29 @@ use super::error::LotError;
 /// Deepest bracket nesting accepted; deeper input is refused before it can exhaust the stack.
 const MAX_DEPTH: usize = 64;
 
+/// Most operators and nesting keywords accepted on one logical line. Parsing, checking and
+/// evaluating an expression recurse once per operator or nested transform, so an absurd line
+/// (thousands of `+ 1` or `TRIM TRIM ...`) is refused instead of overflowing a thread's stack.
+const MAX_COMPLEXITY: usize = 256;
+
+/// Words that nest an expression or add an operator.
+const NESTING_WORDS: [&str; 14] = [
+    "NOT",
+    "AND",
+    "OR",
+    "TRIM",
+    "REPLACE",
+    "FILTER",
+    "SPLIT",
+    "GET",
+    "IF",
+    "RANDOM",
+    "CONTAINS",
+    "STARTS_WITH",
+    "ENDS_WITH",
+    "EQUALS",
+];
+
 /// One LOT text with its comment-free copy and line table.
 pub(crate) struct Source<'a> {
     pub text: &'a str,
@@ -293,6 +316,16 @@ impl<'a> Source<'a> {
             let trimmed_start = chunk.len() - chunk.trim_start().len();
             let trimmed_end = chunk.trim_end().len();
             if trimmed_end > trimmed_start {
+                let start = line_start + trimmed_start;
+                if complexity(&self.blanked[start..line_start + trimmed_end]) > MAX_COMPLEXITY {
+                    return Err(self.error_at(
+                        start,
+                        format!(
+                            "this line is too complex (more than {MAX_COMPLEXITY} operators and \
+                             nested expressions): split it into several SET lines"
+                        ),
+                    ));
+                }
                 lines.push(Line {
                     line_start,
                     start: line_start + trimmed_start,
@@ -351,6 +384,40 @@ impl<'a> Source<'a> {
             "inconsistent indentation: tabs and spaces are mixed in this block",
         )
     }
+}
+
+/// Operators and nesting keywords outside strings (see [`MAX_COMPLEXITY`]).
+fn complexity(line: &str) -> usize {
+    let mut count = 0;
+    let mut word = String::new();
+    let mut in_str: Option<char> = None;
+    let mut escaped = false;
+    for c in line.chars().chain(std::iter::once(' ')) {
+        if let Some(q) = in_str {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q == '"' {
+                escaped = true;
+            } else if c == q {
+                in_str = None;
+            }
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c.to_ascii_uppercase());
+            continue;
+        }
+        if NESTING_WORDS.contains(&word.as_str()) {
+            count += 1;
+        }
+        word.clear();
+        match c {
+            '"' | '\'' => in_str = Some(c),
+            '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=' | '!' => count += 1,
+            _ => {}
+        }
+    }
+    count
 }
 
 /// How indentation `b` relates to `a`: Greater when `b` is deeper, None when tabs and spaces

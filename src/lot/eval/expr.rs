@@ -190,9 +190,8 @@ impl<'ast, 'c, C: Context + ?Sized> Frame<'ast, 'c, C> {
             ExprKind::RandomDouble { low, high } => {
                 let (lo, hi) = (self.eval(low)?, self.eval(high)?);
                 let (a, b) = match (lo.cast(Cast::Double), hi.cast(Cast::Double)) {
-                    (Ok(Value::Float(a)), Ok(Value::Float(b)))
-                        if a.is_finite() && b.is_finite() =>
-                    {
+                    // The width must be finite too: rand refuses (panics on) an infinite range.
+                    (Ok(Value::Float(a)), Ok(Value::Float(b))) if (a - b).is_finite() => {
                         (a.min(b), a.max(b))
                     }
                     _ => return Err((line, EvalError::BadRange(lo.describe(), hi.describe()))),

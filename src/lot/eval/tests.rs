@@ -313,6 +313,12 @@ fn random_values_stay_in_range_and_follow_the_seed() {
     let first = run_vars(&mut TestContext::new(), body(), &["i", "d", "u"]);
     let again = run_vars(&mut TestContext::new(), body(), &["i", "d", "u"]);
     assert_eq!(first, again, "the same seed gives the same values");
+    let huge = e(ExprKind::RandomDouble {
+        low: Box::new(e(ExprKind::Float(-1e308))),
+        high: Box::new(e(ExprKind::Float(1e308))),
+    });
+    let err = run_action(&action("R", vec![set(8, "x", on(8, huge))]), &mut ctx, &[]).unwrap_err();
+    assert!(matches!(err.error, EvalError::BadRange(..)), "{err}");
     let bad = e(ExprKind::RandomInt {
         low: Box::new(text("a")),
         high: Box::new(e(ExprKind::Int(1))),

@@ -259,6 +259,7 @@ pub(crate) fn describe(rule: Rule) -> Option<String> {
         Rule::model_qos | Rule::qos_word => "QOS0, QOS1 or QOS2",
         Rule::field_type => "a field type (STRING, INT, DOUBLE, BOOL, TIMESTAMP, OBJECT, ARRAY)",
         Rule::field_name => "a field name",
+        Rule::bad_type => "a field type",
         Rule::topic_source => "TOPIC",
         Rule::as_trigger => "AS TRIGGER",
         Rule::field_line => "ADD",

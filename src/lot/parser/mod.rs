@@ -22,6 +22,7 @@ mod expr;
 mod messages;
 mod model;
 mod route;
+mod route_keys;
 mod rule;
 
 use pest::Parser;
@@ -139,7 +140,7 @@ pub(crate) fn parse_slice<'s>(
 }
 
 /// Parses one definition into its AST. `kind` was read from the DEFINE line by the caller.
-/// Actions report every bad statement line; the other kinds stop at their first error.
+/// Actions and models report every bad line; rules and routes stop at their first error.
 pub(crate) fn parse_definition(
     src: &Source<'_>,
     def: &DefLines,
@@ -148,9 +149,7 @@ pub(crate) fn parse_definition(
     let one = |e: LotError| vec![e];
     match kind {
         Kind::Rule => rule::parse(src, def).map(DefinitionAst::Rule).map_err(one),
-        Kind::Model => model::parse(src, def)
-            .map(DefinitionAst::Model)
-            .map_err(one),
+        Kind::Model => model::parse(src, def).map(DefinitionAst::Model),
         Kind::Action => action::parse(src, def).map(DefinitionAst::Action),
         Kind::Route => route::parse(src, def)
             .map(DefinitionAst::Route)

@@ -15,18 +15,25 @@ use crate::lot::topic;
 
 type R<T> = Result<T, LotError>;
 
-pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> R<Model> {
-    src.check_indentation(def)?;
+/// Every bad `ADD` line is reported, not only the first.
+pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> Result<Model, Vec<LotError>> {
+    let one = |e: LotError| vec![e];
+    src.check_indentation(def).map_err(one)?;
     let lines = &def.lines;
     let mut h = 1;
     while h < lines.len() && src.first_word(&lines[h]) != "ADD" {
         h += 1;
     }
-    let (pair, cx) = parse_slice(src, Rule::model_head, lines[0].start, lines[h - 1].end)?;
-    let mut model = parse_model_head(&cx, pair)?;
-    let tree = block::build(src, &lines[h..])?;
-    model.fields = parse_fields(src, &tree)?;
-    check_wildcards(src, &model)?;
+    let (pair, cx) =
+        parse_slice(src, Rule::model_head, lines[0].start, lines[h - 1].end).map_err(one)?;
+    let mut model = parse_model_head(&cx, pair).map_err(one)?;
+    let tree = block::build(src, &lines[h..]).map_err(one)?;
+    let mut errs = Vec::new();
+    model.fields = parse_fields(src, &tree, &mut errs);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    check_wildcards(src, &model).map_err(one)?;
     if let Some(last) = lines.last() {
         model.span = src.span(lines[0].start, last.end);
     }
@@ -137,32 +144,45 @@ fn parse_qos(cx: &Cx<'_>, pair: Pair<'_>) -> R<u8> {
     }
 }
 
-fn parse_fields(src: &Source<'_>, nodes: &[Node]) -> R<Vec<ModelField>> {
+/// The fields of one level; a bad line is recorded in `errs` and skipped.
+fn parse_fields(src: &Source<'_>, nodes: &[Node], errs: &mut Vec<LotError>) -> Vec<ModelField> {
     let mut fields: Vec<ModelField> = Vec::new();
     for node in nodes {
-        let (pair, cx) = parse_slice(src, Rule::field_line, node.line.start, node.line.end)?;
-        let mut field = parse_field_line(&cx, pair)?;
-        if fields.iter().any(|f| f.name.value == field.name.value) {
-            return Err(src.error_span(
-                field.name.span,
-                format!(
-                    "field \"{}\" is defined twice in this model",
-                    field.name.value
-                ),
+        match parse_field_node(src, node, &fields, errs) {
+            Ok(field) => fields.push(field),
+            Err(e) => errs.push(e),
+        }
+    }
+    fields
+}
+
+fn parse_field_node(
+    src: &Source<'_>,
+    node: &Node,
+    before: &[ModelField],
+    errs: &mut Vec<LotError>,
+) -> R<ModelField> {
+    let (pair, cx) = parse_slice(src, Rule::field_line, node.line.start, node.line.end)?;
+    let mut field = parse_field_line(&cx, pair)?;
+    if before.iter().any(|f| f.name.value == field.name.value) {
+        return Err(src.error_span(
+            field.name.span,
+            format!(
+                "field \"{}\" is defined twice in this model",
+                field.name.value
+            ),
+        ));
+    }
+    if !node.children.is_empty() {
+        if field.ty != Some(FieldType::Array) {
+            return Err(src.error_at(
+                node.children[0].line.start,
+                "only an ADD ARRAY field can have fields indented below it",
             ));
         }
-        if !node.children.is_empty() {
-            if field.ty != Some(FieldType::Array) {
-                return Err(src.error_at(
-                    node.children[0].line.start,
-                    "only an ADD ARRAY field can have fields indented below it",
-                ));
-            }
-            field.elements = parse_fields(src, &node.children)?;
-        }
-        fields.push(field);
+        field.elements = parse_fields(src, &node.children, errs);
     }
-    Ok(fields)
+    Ok(field)
 }
 
 fn parse_field_line(cx: &Cx<'_>, pair: Pair<'_>) -> R<ModelField> {
@@ -181,6 +201,16 @@ fn parse_field_line(cx: &Cx<'_>, pair: Pair<'_>) -> R<ModelField> {
     for p in pair.into_inner() {
         match p.as_rule() {
             Rule::field_type => field.ty = Some(parse_field_type(p.as_str())),
+            Rule::bad_type => {
+                return Err(cx.error(
+                    &p,
+                    format!(
+                        "unknown field type {}: use STRING, INT, DOUBLE, BOOL, TIMESTAMP, OBJECT \
+                         or ARRAY",
+                        p.as_str()
+                    ),
+                ));
+            }
             Rule::field_name => field.name = cx.name(p),
             Rule::field_source => field.source = Some(parse_field_source(cx, p)?),
             Rule::as_trigger => field.trigger = true,
@@ -200,7 +230,8 @@ fn parse_field_type(s: &str) -> FieldType {
     match s.to_ascii_uppercase().as_str() {
         "STRING" => FieldType::String,
         "INT" => FieldType::Int,
-        "DOUBLE" => FieldType::Double,
+        // NUMBER is accepted as Coreflux's templates write it; it is a DOUBLE.
+        "DOUBLE" | "NUMBER" => FieldType::Double,
         "BOOL" => FieldType::Bool,
         "TIMESTAMP" => FieldType::Timestamp,
         "OBJECT" => FieldType::Object,

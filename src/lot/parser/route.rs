@@ -6,6 +6,9 @@
 //! DESTINATION_TOPIC has the same wildcards as its SOURCE_TOPIC (reported on the destination's
 //! line).
 
+use super::route_keys::{
+    BRIDGE_KEYS, EVENT_KEYS, MAPPING_KEYS, OTHER_TYPES, SQL_KEYS, Want, convert,
+};
 use super::{Cx, Pair, Rule, parse_slice};
 use crate::lot::ast::{
     Direction, Mapping, Route, RouteConfig, RouteEntry, RouteEvent, RouteType, RouteValue, Span,
@@ -16,105 +19,6 @@ use crate::lot::source::{DefLines, Source};
 use crate::lot::topic;
 
 type R<T> = Result<T, LotError>;
-
-/// Route types of Coreflux that lothub parses but does not run.
-const OTHER_TYPES: [&str; 16] = [
-    "MODBUS_TCP",
-    "MODBUS_RTU",
-    "OPCUA",
-    "S7",
-    "SIEMENS_S7",
-    "ALLEN_BRADLEY",
-    "MONGODB",
-    "MYSQL",
-    "MSSQL",
-    "SQLSERVER",
-    "INFLUXDB",
-    "TIMESCALEDB",
-    "CRATEDB",
-    "OPENSEARCH",
-    "REST_API",
-    "EMAIL",
-];
-
-/// What a key's value must be.
-#[derive(Clone, Copy)]
-enum Want {
-    Text,
-    Bool,
-    Int { min: i64, max: i64 },
-    SelfBroker,
-}
-
-const BRIDGE_KEYS: [(&str, Want); 16] = [
-    ("BROKER", Want::SelfBroker),
-    ("BROKER_ADDRESS", Want::Text),
-    (
-        "BROKER_PORT",
-        Want::Int {
-            min: 1,
-            max: 65_535,
-        },
-    ),
-    ("CLIENT_ID", Want::Text),
-    ("USERNAME", Want::Text),
-    ("PASSWORD", Want::Text),
-    ("USE_TLS", Want::Bool),
-    ("ALLOW_UNTRUSTED_CERTS", Want::Bool),
-    ("SERVER_CA_CERT_PATH", Want::Text),
-    ("CLIENT_CERT_PATH", Want::Text),
-    ("CLIENT_KEY_PATH", Want::Text),
-    (
-        "RECONNECTION_RETRIES",
-        Want::Int {
-            min: 0,
-            max: i64::MAX,
-        },
-    ),
-    (
-        "KEEP_ALIVE",
-        Want::Int {
-            min: 0,
-            max: 65_535,
-        },
-    ),
-    ("QOS", Want::Int { min: 0, max: 2 }),
-    ("PROTOCOL_VERSION", Want::Int { min: 4, max: 5 }),
-    (
-        "BUFFER_MESSAGES",
-        Want::Int {
-            min: 0,
-            max: i64::MAX,
-        },
-    ),
-];
-
-const SQL_KEYS: [(&str, Want); 6] = [
-    ("SERVER", Want::Text),
-    (
-        "PORT",
-        Want::Int {
-            min: 1,
-            max: 65_535,
-        },
-    ),
-    ("DATABASE", Want::Text),
-    ("USERNAME", Want::Text),
-    ("PASSWORD", Want::Text),
-    ("USE_SSL", Want::Bool),
-];
-
-const MAPPING_KEYS: [(&str, Want); 3] = [
-    ("SOURCE_TOPIC", Want::Text),
-    ("DESTINATION_TOPIC", Want::Text),
-    ("DIRECTION", Want::Text),
-];
-
-const EVENT_KEYS: [(&str, Want); 3] = [
-    ("SOURCE_TOPIC", Want::Text),
-    ("QUERY", Want::Text),
-    ("DESTINATION_TOPIC", Want::Text),
-];
 
 pub(crate) fn parse(src: &Source<'_>, def: &DefLines) -> R<Route> {
     src.check_indentation(def)?;
@@ -360,68 +264,6 @@ fn nth_string(cx: &Cx<'_>, pair: Pair<'_>) -> String {
         .unwrap_or_default()
 }
 
-/// Converts a written value to what its key needs (spec §8: `'1883'`, `"1883"` and `1883` are
-/// the same port). ENV and SECRET values are converted when the route starts.
-fn convert(value: RouteValue, want: Want) -> Result<RouteValue, String> {
-    if matches!(value, RouteValue::Env(_) | RouteValue::Secret(_)) {
-        return Ok(value);
-    }
-    match want {
-        Want::Text => Ok(match value {
-            RouteValue::Int(i) => RouteValue::Text(i.to_string()),
-            RouteValue::Float(f) => RouteValue::Text(f.to_string()),
-            RouteValue::Bool(b) => RouteValue::Text(b.to_string()),
-            other => other,
-        }),
-        Want::Bool => match value {
-            RouteValue::Bool(b) => Ok(RouteValue::Bool(b)),
-            RouteValue::Int(0) => Ok(RouteValue::Bool(false)),
-            RouteValue::Int(1) => Ok(RouteValue::Bool(true)),
-            RouteValue::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(RouteValue::Bool(true)),
-                "false" | "0" | "no" => Ok(RouteValue::Bool(false)),
-                _ => Err(format!("expected TRUE or FALSE, not \"{t}\"")),
-            },
-            other => Err(format!("expected TRUE or FALSE, not {}", show(&other))),
-        },
-        Want::Int { min, max } => {
-            let n = match &value {
-                RouteValue::Int(i) => Some(*i),
-                RouteValue::Text(t) => t.trim().parse::<i64>().ok(),
-                _ => None,
-            };
-            match n {
-                Some(n) if (min..=max).contains(&n) => Ok(RouteValue::Int(n)),
-                Some(n) => Err(if max == i64::MAX {
-                    format!("{n} is out of range (at least {min})")
-                } else {
-                    format!("{n} is out of range ({min} to {max})")
-                }),
-                None => Err(format!("expected a whole number, not {}", show(&value))),
-            }
-        }
-        Want::SelfBroker => match &value {
-            RouteValue::Text(t) if t.eq_ignore_ascii_case("self") => Ok(RouteValue::SelfBroker),
-            _ => Err(format!(
-                "only BROKER SELF is accepted (use BROKER_ADDRESS for a remote broker), not {}",
-                show(&value)
-            )),
-        },
-    }
-}
-
-fn show(v: &RouteValue) -> String {
-    match v {
-        RouteValue::Text(t) => format!("\"{t}\""),
-        RouteValue::Int(i) => i.to_string(),
-        RouteValue::Float(f) => f.to_string(),
-        RouteValue::Bool(b) => b.to_string(),
-        RouteValue::Env(n) => format!("GET ENV \"{n}\""),
-        RouteValue::Secret(n) => format!("GET SECRET \"{n}\""),
-        RouteValue::SelfBroker => "SELF".into(),
-    }
-}
-
 fn text_of(entries: &[RouteEntry], key: &str) -> Option<Spanned<String>> {
     let e = entries.iter().find(|e| e.key.value == key)?;
     match &e.value {
@@ -522,6 +364,7 @@ fn build_event(
 ) -> R<RouteEvent> {
     let source = require(cx, &entries, "SOURCE_TOPIC", &name, span)?;
     let query = require(cx, &entries, "QUERY", &name, span)?;
+    check_placeholders(&query.value).map_err(|m| cx.src.error_span(query.span, m))?;
     topic::check_filter(&source.value).map_err(|m| cx.src.error_span(source.span, m))?;
     let destination_topic = text_of(&entries, "DESTINATION_TOPIC");
     if let Some(d) = &destination_topic {
@@ -536,12 +379,59 @@ fn build_event(
     })
 }
 
+/// Every `{word}` or `{word.word}` of a QUERY must be a placeholder the route fills (spec §6).
+/// Braces around anything else (a JSON literal in the SQL) are left alone.
+fn check_placeholders(query: &str) -> Result<(), String> {
+    let mut rest = query;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        let name = &after[..close];
+        rest = &after[close + 1..];
+        let word_like = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !word_like {
+            continue;
+        }
+        let parts: Vec<&str> = name.split('.').collect();
+        let known = match parts.as_slice() {
+            ["payload"] | ["topic"] | ["timestamp"] | ["timestamp", "unix"] => true,
+            ["topic", n] => n.parse::<u32>().is_ok_and(|n| n >= 1),
+            ["payload", "json", path @ ..] => {
+                !path.is_empty() && path.iter().all(|p| !p.is_empty())
+            }
+            _ => false,
+        };
+        if !known {
+            return Err(format!(
+                "unknown placeholder {{{name}}} in QUERY: use {{payload}}, {{payload.json.a.b}}, \
+                 {{topic}}, {{topic.N}} (N from 1), {{timestamp}} or {{timestamp.unix}}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Blocks and keys without which a route cannot run.
 fn check_required(cx: &Cx<'_>, route: &Route) -> R<()> {
     let needed: &[&str] = match route.route_type.value {
         RouteType::MqttBridge => &["SOURCE_CONFIG", "DESTINATION_CONFIG"],
         RouteType::Postgresql => &["SQL_CONFIG"],
     };
+    if route.route_type.value == RouteType::MqttBridge
+        && route.configs.len() == 2
+        && route.configs.iter().all(|c| c.get("BROKER").is_some())
+    {
+        return Err(cx.src.error_span(
+            route.configs[1].block.span,
+            "both sides are BROKER SELF: an MQTT_BRIDGE connects this hub to another broker, so \
+             one side needs BROKER_ADDRESS",
+        ));
+    }
     for block in needed {
         let Some(config) = route.configs.iter().find(|c| c.block.value == *block) else {
             return Err(cx.src.error_span(

@@ -5,7 +5,9 @@
 
 use super::expr::parse_cond;
 use super::{Cx, Pair, Rule, parse_slice};
-use crate::lot::ast::{Decision, Rule as RuleDef, RuleBody, Scope, Spanned};
+use crate::lot::ast::{
+    Condition, ConditionKind, Decision, Rule as RuleDef, RuleBody, Scope, Spanned,
+};
 use crate::lot::error::LotError;
 use crate::lot::source::{DefLines, Source};
 use crate::lot::topic;
@@ -37,17 +39,66 @@ fn parse_rule_def(cx: &Cx<'_>, pair: Pair<'_>) -> R<RuleDef> {
             _ => {}
         }
     }
-    match (name, priority, scope, body) {
-        (Some(name), Some(priority), Some(scope), Some(body)) => Ok(RuleDef {
-            name,
-            priority,
-            scope,
-            topic,
-            body,
-            span,
-        }),
-        _ => Err(cx.src.error_span(span, "incomplete rule")),
+    let (Some(name), Some(priority), Some(scope), Some(body)) = (name, priority, scope, body)
+    else {
+        return Err(cx.src.error_span(span, "incomplete rule"));
+    };
+    check_topic_use(cx, &scope, topic.as_ref(), &body)?;
+    Ok(RuleDef {
+        name,
+        priority,
+        scope,
+        topic,
+        body,
+        span,
+    })
+}
+
+/// Only the publish and subscribe scopes (and CommandCall, a publish) concern a topic; on the
+/// others TO TOPIC and CLIENTID IS TOPIC POSITION could never match, which is surely a mistake.
+fn check_topic_use(
+    cx: &Cx<'_>,
+    scope: &Spanned<Scope>,
+    topic: Option<&Spanned<String>>,
+    body: &RuleBody,
+) -> R<()> {
+    if matches!(
+        scope.value,
+        Scope::Publish
+            | Scope::Subscribe
+            | Scope::PublishSys
+            | Scope::SubscribeSys
+            | Scope::CommandCall
+    ) {
+        return Ok(());
     }
+    let why = format!(
+        "a {} rule has no topic: topics apply to Publish, Subscribe, PublishSys, SubscribeSys and \
+         CommandCall rules",
+        scope.value
+    );
+    if let Some(t) = topic {
+        return Err(cx.src.error_span(t.span, format!("TO TOPIC: {why}")));
+    }
+    if let RuleBody::If { branches, .. } = body {
+        let mut stack: Vec<&Condition> = branches.iter().map(|(c, _)| c).collect();
+        while let Some(c) = stack.pop() {
+            match &c.kind {
+                ConditionKind::ClientIdIsTopicPosition(_) => {
+                    return Err(cx
+                        .src
+                        .error_span(c.span, format!("CLIENTID IS TOPIC POSITION: {why}")));
+                }
+                ConditionKind::And(a, b) | ConditionKind::Or(a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                ConditionKind::Not(a) => stack.push(a),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_priority(cx: &Cx<'_>, pair: Pair<'_>) -> R<Spanned<i64>> {

@@ -84,6 +84,8 @@ fn model_header_and_fields() {
         "ADD OBJECT \"o\" WITH {\"a\": 1, \"b\": [1, 2]}",
         "ADD ARRAY \"items\"",
         "ADD INT count WITH GET TOPIC \"c\" + 1",
+        "ADD NUMBER \"temperature\"",
+        "ADD string_field WITH 1",
     ] {
         consumes(Rule::field_line, f);
     }
