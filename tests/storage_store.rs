@@ -346,3 +346,41 @@ fn timing_queue_push_throughput_on_a_real_file() {
     );
     assert_eq!(stats.durable, n + 1);
 }
+
+/// A timing run (reported, not asserted): load 100,000 retained messages and 1,000 persistent
+/// sessions with 10 queued messages each (a tenth of that in debug builds).
+#[test]
+fn timing_load_at_start() {
+    let scale = if cfg!(debug_assertions) { 10 } else { 1 };
+    let (retained, sessions) = (100_000 / scale, 1_000 / scale);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = reopen(dir.path());
+        for i in 0..retained {
+            let mut m = queued(0, b"{\"v\":1.5,\"unit\":\"C\"}").message;
+            m.topic = format!("site/{}/sensor/{i}", i % 100);
+            m.retain = true;
+            store.put_retained(&m);
+        }
+        for s in 0..sessions {
+            let id = format!("client-{s}");
+            store.put_session(&record(&id, u32::MAX));
+            for seq in 0..10 {
+                store.queue_push(&id, &queued(seq, b"queued payload"));
+            }
+        }
+        store.flush().unwrap();
+    }
+    let start = Instant::now();
+    let store = reopen(dir.path());
+    let r = store.load_retained().unwrap();
+    let s = store.load_sessions().unwrap();
+    let took = start.elapsed();
+    eprintln!(
+        "storage timing: open + load of {} retained and {} sessions ({} queued) in {took:?}",
+        r.len(),
+        s.len(),
+        s.iter().map(|s| s.queued.len()).sum::<usize>()
+    );
+    assert_eq!((r.len(), s.len()), (retained, sessions));
+}

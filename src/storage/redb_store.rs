@@ -337,7 +337,16 @@ fn writer_loop(storage: &Storage, shared: &Shared) {
             shared.progress.notify_all();
             (batch, p.accepted, p.stopping)
         };
-        let result = storage.write(|tx| apply(tx, &batch));
+        // redb asserts on some damaged pages instead of returning an error: count that as a
+        // failed commit rather than lose the writer thread (and with it every later event).
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            storage.write(|tx| apply(tx, &batch))
+        }))
+        .unwrap_or_else(|_| {
+            Err(StorageError::Database(
+                "the database engine panicked".into(),
+            ))
+        });
         last_commit = Instant::now();
         let mut p = shared.pending.lock();
         match result {

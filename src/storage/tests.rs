@@ -424,3 +424,23 @@ fn a_full_queue_blocks_briefly_then_drops_and_counts() {
     store.flush().unwrap();
     assert_eq!(store.stats().durable, 6);
 }
+
+#[test]
+fn a_file_without_schema_version_is_migrated_and_keeps_its_rows() {
+    // A version-0 file: a table written before `meta` existed.
+    let db = redb::Builder::new()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(tables::ENV)
+        .unwrap()
+        .insert("KEPT", "yes")
+        .unwrap();
+    txn.commit().unwrap();
+    let s = Storage::init(db, super::secrets::ephemeral_key(), "old.redb".into()).unwrap();
+    assert_eq!(s.get_meta("schema_version").unwrap().as_deref(), Some("1"));
+    assert_eq!(s.get_env("KEPT").unwrap().as_deref(), Some("yes"));
+    // Every table of version 1 exists after the upgrade.
+    assert!(s.list_users().unwrap().is_empty());
+    assert!(s.kept_topics().unwrap().is_empty());
+}
