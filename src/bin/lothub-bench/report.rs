@@ -126,6 +126,15 @@ fn cpu(c: Option<f64>) -> String {
     c.map_or("n/a".to_string(), |c| format!("{c:.2}"))
 }
 
+/// Broker CPU microseconds per delivered message: the figure least distorted by other load on
+/// the machine, since it does not depend on how much CPU time the broker was given.
+fn per_msg(r: &Report) -> String {
+    match r.broker_cpu_s {
+        Some(c) if r.delivered > 0 => format!("{:.2}", c * 1e6 / r.delivered as f64),
+        _ => "n/a".to_string(),
+    }
+}
+
 /// Markdown table of the runs in `a_path` against those in `b_path`, matched by name.
 pub fn compare(a_label: &str, a_path: &str, b_label: &str, b_path: &str) -> Result<String> {
     let a = load(a_path)?;
@@ -133,9 +142,9 @@ pub fn compare(a_label: &str, a_path: &str, b_label: &str, b_path: &str) -> Resu
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| run | {a_label} msgs/s | {b_label} msgs/s | ratio | {a_label} p50/p99 us | {b_label} p50/p99 us | lost {a_label}/{b_label} | CPU s {a_label}/{b_label} | bench CPU s |"
+        "| run | {a_label} msgs/s | {b_label} msgs/s | ratio | {a_label} p50/p99 us | {b_label} p50/p99 us | lost {a_label}/{b_label} | broker CPU s {a_label}/{b_label} | broker CPU us/msg {a_label}/{b_label} | bench CPU s |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut idle = Vec::new();
     for (name, ra) in &a {
         let Some(rb) = b.get(name) else { continue };
@@ -145,7 +154,7 @@ pub fn compare(a_label: &str, a_path: &str, b_label: &str, b_path: &str) -> Resu
         }
         let _ = writeln!(
             s,
-            "| {name} | {:.0} | {:.0} | {} | {}/{} | {}/{} | {}/{} | {}/{} | {}/{} |",
+            "| {name} | {:.0} | {:.0} | {} | {}/{} | {}/{} | {}/{} | {}/{} | {}/{} | {}/{} |",
             ra.delivered_rate,
             rb.delivered_rate,
             ratio(ra.delivered_rate, rb.delivered_rate),
@@ -157,6 +166,8 @@ pub fn compare(a_label: &str, a_path: &str, b_label: &str, b_path: &str) -> Resu
             rb.lost,
             cpu(ra.broker_cpu_s),
             cpu(rb.broker_cpu_s),
+            per_msg(ra),
+            per_msg(rb),
             cpu(ra.bench_cpu_s),
             cpu(rb.bench_cpu_s),
         );

@@ -225,7 +225,10 @@ pub async fn publisher(
     reader.abort();
     let unacked = sent.saturating_sub(acked.load(Ordering::Relaxed));
     if qos1 && unacked > 0 {
-        eprintln!("publisher {}: {unacked} of {sent} messages never acknowledged", t.id);
+        eprintln!(
+            "publisher {}: {unacked} of {sent} messages never acknowledged",
+            t.id
+        );
     }
     let mut d = BytesMut::new();
     encode(&Packet::Disconnect(Default::default()), version, &mut d)?;
