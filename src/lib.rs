@@ -11,9 +11,12 @@
 //! | [`protocol`] | bytes <-> MQTT packets, topic names and filters (pure, no I/O) | sockets, broker state |
 //! | [`lot`] | LOT text -> checked definitions, and their evaluation (pure) | broker, sockets, files |
 //! | [`broker`] | MQTT semantics: sessions, subscriptions, retained, inflight, hooks, store trait | LOT |
+//! | [`auth`] | password hashing (argon2id), verification cache, root bootstrap | storage, rules, broker |
+//! | [`runtime`] | LOT in the running hub: deployed state, users, rules as authorization (broker hooks), `$SYS/Coreflux` topics | command parsing, redb, packets |
 //! | [`storage`] | the one redb file: configuration state, and the broker's store (group commit) | MQTT semantics, LOT parsing |
 //! | [`transport`] | listeners and the byte streams (TCP today) fed to the broker's connection code | MQTT semantics |
 //! | [`config`] | the TOML config: parsing, defaults, validation | everything else |
+//! | [`command`] | `$SYS/Coreflux/Command`: command text -> verb -> runtime call -> JSON reply | storage, broker internals |
 //! | [`cli`] | command-line parsing and the offline sub-commands | broker internals |
 //! | [`app`] | wiring: config -> broker + listeners + shutdown | protocol details |
 //!
@@ -22,10 +25,13 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth;
 pub mod broker;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod lot;
 pub mod protocol;
+pub mod runtime;
 pub mod storage;
 pub mod transport;

@@ -1,0 +1,233 @@
+//! Deploying and removing LOT definitions: `-add<Kind>`, `-lot`, `-remove<Kind>`,
+//! `-removeAll<Kind>s`, `-restoreRules`, `-list`, and the redeployment at start.
+//!
+//! Every change goes the same way, under the runtime's write lock: compile against what is
+//! deployed, commit to storage (one transaction: all definitions of a text or none), build the
+//! next [`Deployed`] snapshot, swap it in, tell the engine, publish the `$SYS` topics. A text
+//! that does not compile, or a storage failure, changes nothing: the old definitions stay in
+//! force (lot-language.md §7).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use super::deployed::{Change, Deployed, lot_kind, storage_kind};
+use super::rules::SEED_RULES;
+use super::{Runtime, RuntimeError};
+use crate::lot::{self, Definition, Kind, KnownNames, LotError};
+use crate::storage::{DefinitionChange, DefinitionKind, StorageError};
+
+/// One definition a deployment put in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedItem {
+    pub kind: Kind,
+    pub name: String,
+    /// A definition of that kind and name was already deployed and is now replaced.
+    pub replaced: bool,
+}
+
+/// Why a deployment changed nothing.
+#[derive(Debug, Error)]
+pub enum DeployError {
+    /// The text does not compile; every error with its line and column (1-based, counted from
+    /// the first line of the text).
+    #[error("{} error(s) in the LOT text", .0.len())]
+    Compile(Vec<LotError>),
+    #[error("the text holds no definition")]
+    Empty,
+    /// `-addRule` given a MODEL, and so on.
+    #[error("expected a {expected} definition, found {found} {name}")]
+    WrongKind {
+        expected: Kind,
+        found: Kind,
+        name: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl Runtime {
+    /// Compiles `text` (one or several definitions of any kind) and deploys all of it or nothing;
+    /// a definition with the name of a deployed one of its kind replaces it. Durable before it
+    /// returns Ok. Blocking.
+    pub fn deploy(&self, text: &str) -> Result<Vec<DeployedItem>, DeployError> {
+        self.deploy_as(text, None)
+    }
+
+    /// As [`Runtime::deploy`], refusing any definition that is not of `kind` (`-addRule` ...).
+    pub fn deploy_kind(&self, text: &str, kind: Kind) -> Result<Vec<DeployedItem>, DeployError> {
+        self.deploy_as(text, Some(kind))
+    }
+
+    fn deploy_as(&self, text: &str, only: Option<Kind>) -> Result<Vec<DeployedItem>, DeployError> {
+        let _guard = self.inner.write.lock();
+        let current = self.snapshot();
+        let defs =
+            lot::compile(text, None, &known_names(&current)).map_err(DeployError::Compile)?;
+        if defs.is_empty() {
+            return Err(DeployError::Empty);
+        }
+        if let Some(expected) = only {
+            if let Some(d) = defs.iter().find(|d| d.kind != expected) {
+                return Err(DeployError::WrongKind {
+                    expected,
+                    found: d.kind,
+                    name: d.name.clone(),
+                });
+            }
+        }
+        let stored: Vec<DefinitionChange> = defs
+            .iter()
+            .map(|d| DefinitionChange::Put {
+                kind: storage_kind(d.kind),
+                name: d.name.clone(),
+                source: d.source.clone(),
+            })
+            .collect();
+        self.inner.storage.apply_definitions(&stored)?;
+        let items = defs
+            .iter()
+            .map(|d| DeployedItem {
+                kind: d.kind,
+                name: d.name.clone(),
+                replaced: current.of(d.kind).get(&d.name).is_some(),
+            })
+            .collect();
+        let defs: Vec<Arc<Definition>> = defs.into_iter().map(Arc::new).collect();
+        let changes: Vec<Change> = defs.iter().cloned().map(Change::Put).collect();
+        let next = self.install(current.with_changes(&changes));
+        for def in &defs {
+            self.publish_definition(def);
+        }
+        self.publish_lists(&next, defs.iter().map(|d| d.kind));
+        Ok(items)
+    }
+
+    /// Removes the definition `name` of `kind`; `Ok(false)` if there was none. Blocking.
+    pub fn remove(&self, kind: Kind, name: &str) -> Result<bool, RuntimeError> {
+        let _guard = self.inner.write.lock();
+        let current = self.snapshot();
+        let removed = self
+            .inner
+            .storage
+            .remove_definition(storage_kind(kind), name)?;
+        if !removed && current.of(kind).get(name).is_none() {
+            return Ok(false);
+        }
+        let next = self.install(current.with_changes(&[Change::Remove(kind, name.to_string())]));
+        self.clear_definition(kind, name);
+        self.publish_lists(&next, [kind]);
+        Ok(true)
+    }
+
+    /// Removes every definition of `kind`; returns how many were deployed. Blocking.
+    pub fn remove_all(&self, kind: Kind) -> Result<usize, RuntimeError> {
+        let _guard = self.inner.write.lock();
+        let current = self.snapshot();
+        self.inner
+            .storage
+            .remove_all_definitions(storage_kind(kind))?;
+        let names = current.of(kind).names();
+        let next = self.install(current.with_changes(&[Change::RemoveAll(kind)]));
+        for name in &names {
+            self.clear_definition(kind, name);
+        }
+        self.publish_lists(&next, [kind]);
+        Ok(names.len())
+    }
+
+    /// `-restoreRules`: deploys the seed rules again (replacing any of the same names; other
+    /// rules stay). Blocking.
+    pub fn restore_rules(&self) -> Result<Vec<DeployedItem>, DeployError> {
+        self.deploy_as(SEED_RULES, Some(Kind::Rule))
+    }
+
+    /// The deployed definitions of `kind` as (name, source), in deployment order.
+    pub fn list(&self, kind: Kind) -> Vec<(String, String)> {
+        self.snapshot()
+            .of(kind)
+            .iter()
+            .map(|d| (d.name.clone(), d.source.clone()))
+            .collect()
+    }
+
+    /// First start (no `seeded` mark in storage): the seed rules, stored. Root is created by
+    /// the user side of seeding (`users.rs`).
+    pub(super) fn seed_rules(&self) -> Result<(), RuntimeError> {
+        let defs = lot::compile(SEED_RULES, Some("seed rules"), &KnownNames::default()).map_err(
+            |errors| {
+                // The seed text is ours: an error here is a bug caught by the tests.
+                let first = errors.first().map(ToString::to_string).unwrap_or_default();
+                RuntimeError::Seed(first)
+            },
+        )?;
+        let changes: Vec<DefinitionChange> = defs
+            .iter()
+            .map(|d| DefinitionChange::Put {
+                kind: DefinitionKind::Rule,
+                name: d.name.clone(),
+                source: d.source.clone(),
+            })
+            .collect();
+        self.inner.storage.apply_definitions(&changes)?;
+        Ok(())
+    }
+
+    /// Compiles every stored definition and installs them as the first snapshot, kinds in the
+    /// order models, actions, routes, rules. A stored definition that no longer compiles is
+    /// logged and skipped (it stays stored, so a fixed version of the hub brings it back).
+    pub(super) fn redeploy_stored(&self) -> Result<(), RuntimeError> {
+        let _guard = self.inner.write.lock();
+        let mut stored = self.inner.storage.list_all_definitions()?;
+        // Stable: deployment order within a kind.
+        stored.sort_by_key(|d| DefinitionKind::ALL.iter().position(|k| *k == d.kind));
+        let known = KnownNames {
+            models: names_of(&stored, DefinitionKind::Model),
+            actions: names_of(&stored, DefinitionKind::Action),
+        };
+        let mut changes = Vec::with_capacity(stored.len());
+        for d in &stored {
+            match lot::compile(&d.source, None, &known) {
+                Ok(defs) => {
+                    for def in defs {
+                        if def.kind == lot_kind(d.kind) && def.name == d.name {
+                            changes.push(Change::Put(Arc::new(def)));
+                        }
+                    }
+                }
+                Err(errors) => {
+                    for e in errors {
+                        tracing::error!(kind = d.kind.as_str(), name = %d.name, error = %e.headline(), "stored definition does not compile; not deployed");
+                    }
+                }
+            }
+        }
+        let next = Deployed::default().with_changes(&changes);
+        tracing::info!(
+            rules = next.rules.len(),
+            models = next.models.len(),
+            actions = next.actions.len(),
+            routes = next.routes.len(),
+            "LOT definitions deployed"
+        );
+        self.install(next);
+        Ok(())
+    }
+}
+
+/// The model and action names of a snapshot, for the compiler's name resolution.
+fn known_names(d: &Deployed) -> KnownNames {
+    KnownNames {
+        models: d.models.iter().map(|m| m.name.clone()).collect(),
+        actions: d.actions.iter().map(|a| a.name.clone()).collect(),
+    }
+}
+
+fn names_of(stored: &[crate::storage::Definition], kind: DefinitionKind) -> HashSet<String> {
+    stored
+        .iter()
+        .filter(|d| d.kind == kind)
+        .map(|d| d.name.clone())
+        .collect()
+}

@@ -1,0 +1,319 @@
+//! # runtime: LOT plugged into the running hub
+//!
+//! Owns the deployed LOT state ([`Deployed`], an immutable snapshot swapped whole on change), the
+//! users as the hub sees them, rules as the hub's authorization (through the broker's [`Hooks`]),
+//! the deployment and user APIs the `$SYS/Coreflux/Command` verbs call, and the retained
+//! `$SYS/Coreflux/...` topics that show that state. Models, actions, schedules and the topic
+//! store live in `engine/` (another owner); this module hands it every hook call and every new
+//! snapshot. Must not touch: command parsing (`command`), redb (`storage`), packets.
+//!
+//! # Layout
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | [`Runtime`], its settings and errors, the [`Hooks`] implementation |
+//! | `deployed.rs` | [`Deployed`] and [`Defs`]: the snapshot and how a change builds the next one |
+//! | `deploy.rs` | `deploy` / `remove` / `remove_all` / `restore_rules` / `list`: durable, then live |
+//! | `users.rs` | users (`add_user`, flags, groups...), env and secrets, `authenticate` |
+//! | `rules.rs` | the rule index, `TO TOPIC` matching and covering, seed rules |
+//! | `cache.rs` | the per (client, topic) delivery decision cache |
+//! | `sys.rs` | the retained `$SYS/Coreflux/...` topics |
+//!
+//! Start reading at [`Runtime::new`] (seeding and loading happen there, before any listener
+//! accepts a client), then [`Runtime::deploy`], then the `Hooks` impl at the end of this file.
+//!
+//! # Threading
+//! Every method that changes state writes to storage first (an fsync): call them from the
+//! blocking pool (`spawn_blocking`), never on an async worker. Changes are serialized by one
+//! mutex; readers (every CONNECT, PUBLISH, SUBSCRIBE and delivery) take a read lock only long
+//! enough to clone an `Arc`.
+
+mod cache;
+mod deploy;
+mod deployed;
+pub mod engine;
+pub mod rules;
+mod sys;
+mod users;
+
+pub use deploy::{DeployError, DeployedItem};
+pub use deployed::{Defs, Deployed, kind_title};
+pub use users::UserInfo;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, RwLock};
+use thiserror::Error;
+
+use crate::auth::{AuthError, ROOT_USER, VerifyCache};
+use crate::broker::hooks::PublishObservation;
+use crate::broker::{AuthDecision, AuthRequest, Broker, ClientInfo, DisconnectReason, Hooks};
+use crate::lot::ast::Scope;
+use crate::lot::eval::RuleSubject;
+use crate::storage::{Storage, StorageError};
+use cache::DecisionCache;
+use rules::TopicMode;
+use users::UserView;
+
+/// Where operators publish commands (commands-and-sys.md §1).
+pub const COMMAND_TOPIC: &str = "$SYS/Coreflux/Command";
+/// Where SystemConfiguration holders may publish a new configuration.
+pub const CONFIG_NEW_TOPIC: &str = "$SYS/Coreflux/Config/New";
+
+/// How the runtime starts.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Whether clients without a user name may connect (then rules govern them like anyone).
+    pub allow_anonymous: bool,
+    /// Root's password when the store has no root yet, already chosen from `--root-password`,
+    /// `LOTHUB_ROOT_PASSWORD` and the config (see [`crate::auth::bootstrap_root_password`]);
+    /// `None`: the default `coreflux`, with a WARN at every start while root keeps it.
+    pub root_password: Option<String>,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            allow_anonymous: true,
+            root_password: None,
+        }
+    }
+}
+
+/// Errors of the runtime's API (deployment errors are [`DeployError`]).
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("user '{0}' does not exist")]
+    NoSuchUser(String),
+    #[error("user '{0}' already exists")]
+    UserExists(String),
+    #[error("the root user cannot be removed")]
+    RootProtected,
+    #[error("invalid user name '{0}': it must not be empty or hold spaces, '+' or '#'")]
+    InvalidUserName(String),
+    #[error("invalid {what} name '{name}'")]
+    InvalidName { what: &'static str, name: String },
+    #[error("the built-in seed rules do not compile: {0}")]
+    Seed(String),
+}
+
+/// Receives the PUBLISHes to [`COMMAND_TOPIC`] that authorization let through (the commands
+/// module implements it; installed once with [`Runtime::set_command_sink`]).
+pub trait CommandSink: Send + Sync + 'static {
+    fn on_command(&self, client: &ClientInfo, publish: &PublishObservation<'_>);
+}
+
+/// The runtime: a cheap-clone handle (one `Arc`).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    storage: Storage,
+    settings: RuntimeSettings,
+    /// The live snapshot; writers build a new one and swap it in.
+    deployed: RwLock<Arc<Deployed>>,
+    /// Users by name (flags and groups for rules, hashes for CONNECT); swapped like `deployed`.
+    users: RwLock<Arc<HashMap<String, Arc<UserView>>>>,
+    /// Bumped after every change of rules or users: cached decisions of older epochs are stale.
+    epoch: AtomicU64,
+    /// Serializes changes (storage write + snapshot swap + `$SYS` publish in one order).
+    write: Mutex<()>,
+    broker: OnceLock<Broker>,
+    commands: OnceLock<Arc<dyn CommandSink>>,
+    verify: VerifyCache,
+    delivery: DecisionCache,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("generation", &self.snapshot().generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Opens the runtime on `storage`: on first start creates root and the seed rules, then
+    /// loads the users and redeploys every stored definition (models, actions, routes, rules).
+    /// Everything is ready when this returns, so the hub may accept clients right after.
+    /// Blocking (storage, one password hash on first start).
+    pub fn new(storage: Storage, settings: RuntimeSettings) -> Result<Runtime, RuntimeError> {
+        let runtime = Runtime {
+            inner: Arc::new(Inner {
+                storage,
+                settings,
+                deployed: RwLock::new(Arc::new(Deployed::default())),
+                users: RwLock::new(Arc::new(HashMap::new())),
+                epoch: AtomicU64::new(0),
+                write: Mutex::new(()),
+                broker: OnceLock::new(),
+                commands: OnceLock::new(),
+                verify: VerifyCache::default(),
+                delivery: DecisionCache::new(),
+            }),
+        };
+        runtime.seed()?;
+        runtime.reload_users()?;
+        runtime.redeploy_stored()?;
+        runtime.warn_default_root_password();
+        Ok(runtime)
+    }
+
+    /// The hooks to hand to [`crate::app::HubOptions`].
+    pub fn hooks(&self) -> Arc<dyn Hooks> {
+        Arc::new(self.clone())
+    }
+
+    /// Gives the runtime the running broker to publish through. Call once, after the hub starts
+    /// (later calls are ignored).
+    pub fn attach(&self, broker: Broker) {
+        let _ = self.inner.broker.set(broker);
+    }
+
+    /// Installs the receiver of command PUBLISHes (once; later calls are ignored).
+    pub fn set_command_sink(&self, sink: Arc<dyn CommandSink>) {
+        let _ = self.inner.commands.set(sink);
+    }
+
+    /// After [`Runtime::attach`]: publishes the retained `$SYS/Coreflux/...` topics (version,
+    /// users, every deployed definition and the lists).
+    pub fn start(&self) {
+        let _guard = self.inner.write.lock();
+        self.publish_all_sys();
+    }
+
+    /// The current snapshot (cheap: one `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Deployed> {
+        self.inner.deployed.read().clone()
+    }
+
+    /// The storage this runtime writes to.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// The broker, once attached.
+    pub fn broker(&self) -> Option<&Broker> {
+        self.inner.broker.get()
+    }
+
+    /// Whether `client` may perform `scope` (a management scope, `CommandCall`, `Connect`):
+    /// root always, others by the rules of that scope without a topic.
+    pub fn authorize_scope(&self, client: &ClientInfo, scope: Scope) -> bool {
+        self.check(client, scope, TopicMode::Name, None)
+    }
+
+    /// Runs the rules of `scope` for `client` and `topic` (root is always allowed).
+    fn check(
+        &self,
+        client: &ClientInfo,
+        scope: Scope,
+        mode: TopicMode,
+        topic: Option<&str>,
+    ) -> bool {
+        if is_root(client.username.as_deref()) {
+            return true;
+        }
+        let users = self.inner.users.read().clone();
+        let user = client.username.as_deref();
+        let view = user.and_then(|u| users.get(u));
+        let subject = RuleSubject {
+            user,
+            flags: view.map_or(&[], |v| v.flags.as_slice()),
+            groups: view.map_or(&[], |v| v.groups.as_slice()),
+            client_id: &client.client_id,
+            ip: Some(client.peer.ip()),
+            topic,
+        };
+        let deployed = self.inner.deployed.read().clone();
+        deployed.index.decide(scope, mode, &subject)
+    }
+
+    /// Swaps in `next` and tells everyone: cache epoch, engine, `$SYS` topics. Called with the
+    /// write lock held.
+    fn install(&self, next: Deployed) -> Arc<Deployed> {
+        let next = Arc::new(next);
+        *self.inner.deployed.write() = next.clone();
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        self.engine_deployed(&next);
+        next
+    }
+
+    /// Hands a new snapshot to the engine (models, actions, schedules). Until the engine exists
+    /// this does nothing.
+    fn engine_deployed(&self, _snapshot: &Arc<Deployed>) {}
+}
+
+/// Whether `user` is the root user (never restricted by rules).
+fn is_root(user: Option<&str>) -> bool {
+    user == Some(ROOT_USER)
+}
+
+impl Hooks for Runtime {
+    fn authenticate(&self, request: &AuthRequest) -> AuthDecision {
+        self.authenticate_request(request)
+    }
+
+    fn authorize_publish(&self, client: &ClientInfo, topic: &str) -> bool {
+        match rules::publish_scope(topic) {
+            // The hub's own `$SYS/` topics: nobody publishes there, root included.
+            None => false,
+            Some(scope) => self.check(client, scope, TopicMode::Name, Some(topic)),
+        }
+    }
+
+    fn authorize_subscribe(&self, client: &ClientInfo, filter: &str) -> bool {
+        // A shared subscription is authorized on the filter it shares.
+        let filter = match filter.strip_prefix("$share/") {
+            Some(rest) => rest.split_once('/').map_or(rest, |(_, f)| f),
+            None => filter,
+        };
+        self.check(
+            client,
+            rules::subscribe_scope(filter),
+            TopicMode::Filter,
+            Some(filter),
+        )
+    }
+
+    fn checks_delivery(&self) -> bool {
+        true
+    }
+
+    fn authorize_delivery(&self, client: &ClientInfo, topic: &str) -> bool {
+        if is_root(client.username.as_deref()) {
+            return true;
+        }
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
+        if let Some(allow) = self.inner.delivery.get(client, topic, epoch) {
+            return allow;
+        }
+        let allow = self.check(
+            client,
+            rules::subscribe_scope(topic),
+            TopicMode::Name,
+            Some(topic),
+        );
+        self.inner.delivery.put(client, topic, epoch, allow);
+        allow
+    }
+
+    fn on_publish(&self, observation: &PublishObservation<'_>) {
+        if observation.topic == COMMAND_TOPIC {
+            if let (Some(client), Some(sink)) = (observation.client, self.inner.commands.get()) {
+                sink.on_command(client, observation);
+            }
+        }
+    }
+
+    fn on_connect(&self, _client: &ClientInfo) {}
+
+    fn on_disconnect(&self, _client: &ClientInfo, _reason: DisconnectReason) {}
+}
