@@ -49,6 +49,11 @@ pub enum Command {
         #[command(subcommand)]
         action: LotCommand,
     },
+    /// Users of a stopped hub's data directory (a running hub: use -addUser over MQTT).
+    User {
+        #[command(subcommand)]
+        action: super::user::UserCommand,
+    },
 }
 
 /// `lothub config ...`

@@ -9,6 +9,7 @@
 
 mod args;
 mod run;
+pub mod user;
 
 use std::io::Write;
 
@@ -42,6 +43,7 @@ pub fn main() -> i32 {
         Some(Command::Lot {
             action: LotCommand::Check { files },
         }) => crate::lot::cli_check(files),
+        Some(Command::User { action }) => user::run(action),
         None => start(&cli),
     }
 }
