@@ -18,6 +18,8 @@ use crate::app::{ConnectionRate, Hub, HubOptions};
 use crate::broker::BrokerSettings;
 use crate::broker::ratelimit::IpFilter;
 use crate::config::{Config, ListenerConfig, ListenerKind};
+use crate::runtime::{Runtime, RuntimeSettings};
+use crate::storage::{RedbStore, Storage};
 use crate::transport::accept::{
     self, Handshake, HandshakeLimits, TlsHandshake, WsHandshake, WssHandshake,
 };
@@ -117,15 +119,6 @@ pub fn hub_options(config: &Config) -> anyhow::Result<HubOptions> {
 /// arrive with later issues). Each set one is worth a warning at start.
 fn not_yet_applied(config: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
-    if !config.auth.allow_anonymous {
-        keys.push("auth.allow_anonymous (users and authentication are not implemented yet)");
-    }
-    if config.auth.root_password.is_some() {
-        keys.push("auth.root_password (users are not implemented yet)");
-    }
-    if !config.lot.files.is_empty() {
-        keys.push("lot.files (the LOT runtime is not implemented yet)");
-    }
     if config.metrics.bind.is_some() {
         keys.push("metrics.bind (the Prometheus endpoint is not implemented yet)");
     }
@@ -136,9 +129,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for key in not_yet_applied(&config) {
         tracing::warn!("config key ignored: {key}");
     }
-    let mut hub = Hub::start(hub_options(&config)?)
-        .await
-        .context("cannot start the hub")?;
+    let (runtime, store) = open_state(&config)?;
+    let options = HubOptions {
+        hooks: runtime.hooks(),
+        store,
+        ..hub_options(&config)?
+    };
+    let mut hub = Hub::start(options).await.context("cannot start the hub")?;
+    runtime.attach(hub.broker());
+    runtime.start();
     let mut listeners: Vec<String> = hub
         .local_addrs()
         .iter()
@@ -163,6 +162,42 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     hub.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the data directory (the broker's store and the configuration state) and the LOT
+/// runtime: on first start root and the seed rules are created; stored definitions are
+/// redeployed, then the `lot.files` of the config are deployed in order (an error stops the start).
+/// Runs before any listener accepts a client.
+fn open_state(config: &Config) -> anyhow::Result<(Runtime, Arc<RedbStore>)> {
+    let storage = Storage::open(&config.data_dir).with_context(|| {
+        format!(
+            "cannot open the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let store = RedbStore::new(storage.clone()).context("cannot start the storage writer")?;
+    let settings = RuntimeSettings {
+        allow_anonymous: config.auth.allow_anonymous,
+        root_password: config.auth.root_password.clone(),
+    };
+    let runtime = Runtime::new(storage, settings).context("cannot start the LOT runtime")?;
+    for file in &config.lot.files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the LOT file {}", file.display()))?;
+        match runtime.deploy(&text) {
+            Ok(items) => {
+                tracing::info!(file = %file.display(), definitions = items.len(), "LOT file deployed")
+            }
+            Err(crate::runtime::DeployError::Compile(errors)) => {
+                for e in &errors {
+                    tracing::error!(file = %file.display(), "{e}");
+                }
+                anyhow::bail!("the LOT file {} does not compile", file.display());
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot deploy {}", file.display())),
+        }
+    }
+    Ok((runtime, Arc::new(store)))
 }
 
 /// Binds a tls, ws or wss listener and runs its accept loop on the hub. Returns the bound
@@ -367,9 +402,7 @@ mod tests {
     #[test]
     fn unimplemented_keys_are_reported() {
         assert!(not_yet_applied(&Config::default()).is_empty());
-        let c = config(
-            "[auth]\nallow_anonymous = false\nroot_password = \"x\"\n[lot]\nfiles = [\"a.lot\"]\n",
-        );
-        assert_eq!(not_yet_applied(&c).len(), 3);
+        let c = config("[metrics]\nbind = \"127.0.0.1:9000\"\n");
+        assert_eq!(not_yet_applied(&c).len(), 1);
     }
 }
