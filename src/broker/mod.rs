@@ -165,6 +165,23 @@ impl Broker {
         Ok(self.shared.accept_publish(publish, None))
     }
 
+    /// Like [`Broker::publish`], but attributed to `origin`: `on_publish` observers see it as
+    /// `PublishObservation::client` and it counts as that publisher for No Local. Authorization
+    /// hooks are not asked (the caller is a hub component, e.g. an MQTT_BRIDGE route that
+    /// publishes what its remote broker sent under a pseudo client identity, so that the route
+    /// can recognise its own messages and never send them back out).
+    pub fn publish_from(
+        &self,
+        publish: Publish,
+        origin: &ClientInfo,
+    ) -> Result<usize, BrokerError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(BrokerError::ShuttingDown);
+        }
+        validate_topic_name(&publish.topic, &self.shared.topic_limits)?;
+        Ok(self.shared.accept_publish(publish, Some(origin)))
+    }
+
     /// Shorthand for [`Broker::publish`] without MQTT 5 properties.
     pub fn publish_simple(
         &self,

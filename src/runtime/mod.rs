@@ -31,6 +31,7 @@ mod cache;
 mod deploy;
 mod deployed;
 pub mod engine;
+pub mod routes;
 pub mod rules;
 mod sys;
 mod users;
@@ -53,6 +54,7 @@ use crate::lot::ast::Scope;
 use crate::lot::eval::RuleSubject;
 use crate::storage::{Storage, StorageError};
 use cache::DecisionCache;
+use engine::Engine;
 use rules::TopicMode;
 use users::UserView;
 
@@ -127,6 +129,8 @@ struct Inner {
     write: Mutex<()>,
     broker: OnceLock<Broker>,
     commands: OnceLock<Arc<dyn CommandSink>>,
+    /// Models, actions, schedules: told of every snapshot and every accepted PUBLISH.
+    engine: Engine,
     verify: VerifyCache,
     delivery: DecisionCache,
 }
@@ -147,6 +151,7 @@ impl Runtime {
     pub fn new(storage: Storage, settings: RuntimeSettings) -> Result<Runtime, RuntimeError> {
         let runtime = Runtime {
             inner: Arc::new(Inner {
+                engine: Engine::new(storage.clone()),
                 storage,
                 settings,
                 deployed: RwLock::new(Arc::new(Deployed::default())),
@@ -174,6 +179,7 @@ impl Runtime {
     /// Gives the runtime the running broker to publish through. Call once, after the hub starts
     /// (later calls are ignored).
     pub fn attach(&self, broker: Broker) {
+        self.inner.engine.attach(broker.clone());
         let _ = self.inner.broker.set(broker);
     }
 
@@ -182,11 +188,23 @@ impl Runtime {
         let _ = self.inner.commands.set(sink);
     }
 
-    /// After [`Runtime::attach`]: publishes the retained `$SYS/Coreflux/...` topics (version,
-    /// users, every deployed definition and the lists).
+    /// After [`Runtime::attach`], inside the tokio runtime: publishes the retained
+    /// `$SYS/Coreflux/...` topics (version, users, every deployed definition and the lists) and
+    /// starts the engine (worker, timers, ON START actions).
     pub fn start(&self) {
         let _guard = self.inner.write.lock();
         self.publish_all_sys();
+        self.inner.engine.start();
+    }
+
+    /// Stops the engine's timers and worker. Call before the hub shuts down.
+    pub async fn shutdown(&self) {
+        self.inner.engine.shutdown().await;
+    }
+
+    /// The engine (models, actions, `-runAction`).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
     /// The current snapshot (cheap: one `Arc` clone).
@@ -242,13 +260,9 @@ impl Runtime {
         let next = Arc::new(next);
         *self.inner.deployed.write() = next.clone();
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
-        self.engine_deployed(&next);
+        self.inner.engine.on_deployed(&next);
         next
     }
-
-    /// Hands a new snapshot to the engine (models, actions, schedules). Until the engine exists
-    /// this does nothing.
-    fn engine_deployed(&self, _snapshot: &Arc<Deployed>) {}
 }
 
 /// Whether `user` is the root user (never restricted by rules).
@@ -306,6 +320,7 @@ impl Hooks for Runtime {
     }
 
     fn on_publish(&self, observation: &PublishObservation<'_>) {
+        self.inner.engine.on_publish(observation);
         if observation.topic == COMMAND_TOPIC {
             if let (Some(client), Some(sink)) = (observation.client, self.inner.commands.get()) {
                 sink.on_command(client, observation);
@@ -313,7 +328,11 @@ impl Hooks for Runtime {
         }
     }
 
-    fn on_connect(&self, _client: &ClientInfo) {}
+    fn on_connect(&self, client: &ClientInfo) {
+        self.inner.engine.on_connect(client);
+    }
 
-    fn on_disconnect(&self, _client: &ClientInfo, _reason: DisconnectReason) {}
+    fn on_disconnect(&self, client: &ClientInfo, _reason: DisconnectReason) {
+        self.inner.engine.on_disconnect(client);
+    }
 }

@@ -23,6 +23,7 @@ mod codec;
 mod config;
 mod error;
 mod redb_store;
+mod route_buffer;
 mod secrets;
 pub mod tables;
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub use config::{
 };
 pub use error::StorageError;
 pub use redb_store::{RedbStore, RedbStoreOptions, WriterStats};
+pub use route_buffer::{BufferOp, BufferedMessage};
 
 use chacha20poly1305::ChaCha20Poly1305;
 use redb::{Database, WriteTransaction};

@@ -55,6 +55,13 @@ pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("session
 /// packet id / released with packet id), subscription ids, then the message layout.
 pub const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("session-queue-1");
 
+/// `route-buffer-1`: messages an MQTT_BRIDGE route still has to deliver to its remote broker.
+/// Key: `(route name, seq)`, so one route's buffer is one key range in sending order. Value:
+/// `[qos u8][retain u8][topic length u16 BE][topic UTF-8][payload]` (see `route_buffer.rs`).
+/// A row is deleted only after the remote's PUBACK / PUBCOMP.
+pub const ROUTE_BUFFER: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("route-buffer-1");
+
 /// Creates every table (a no-op for those that exist) so that readers never meet a missing one.
 fn create_all(txn: &WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(META)?;
@@ -66,6 +73,7 @@ fn create_all(txn: &WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(RETAINED)?;
     txn.open_table(SESSIONS)?;
     txn.open_table(QUEUE)?;
+    txn.open_table(ROUTE_BUFFER)?;
     Ok(())
 }
 
