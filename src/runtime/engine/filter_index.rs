@@ -87,6 +87,7 @@ impl<T> FilterIndex<T> {
     }
 
     /// Whether any filter matches `topic`.
+    #[cfg(test)]
     pub fn any_match(&self, topic: &str) -> bool {
         let mut hit = false;
         self.for_each_match(topic, |_| hit = true);

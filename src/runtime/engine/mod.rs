@@ -65,7 +65,7 @@ use crate::storage::Storage;
 
 use super::Deployed;
 use context::{Chain, Link};
-use program::Program;
+use program::{Hit, Program};
 use values::LastValues;
 use worker::{Job, Start};
 
@@ -219,13 +219,15 @@ impl Engine {
             return;
         }
         let program = self.shared.program.read();
-        if program.record_all || program.readable.any_match(obs.topic) {
+        let mut read = program.record_all;
+        let mut targets = Vec::new();
+        program.index.for_each_match(obs.topic, |hit| match hit {
+            Hit::Read => read = true,
+            Hit::Target(i) => targets.push(*i),
+        });
+        if read {
             self.shared.values.record(obs.topic, obs.payload);
         }
-        let mut targets = Vec::new();
-        program
-            .triggers
-            .for_each_match(obs.topic, |&i| targets.push(i));
         if targets.is_empty() {
             return;
         }

@@ -29,6 +29,15 @@ pub(crate) enum Target {
     Change(Arc<Action>),
 }
 
+/// What a filter of [`Program::index`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// Some definition reads topics matching it: record their payloads.
+    Read,
+    /// It starts `targets[i]`.
+    Target(u32),
+}
+
 /// One deployment's models and actions, indexed.
 #[derive(Debug, Default)]
 pub(crate) struct Program {
@@ -37,10 +46,9 @@ pub(crate) struct Program {
     /// The source text of each action, to tell a replaced action from an unchanged one.
     pub action_sources: HashMap<String, Arc<str>>,
     pub targets: Vec<Target>,
-    /// Topic filter -> index into `targets`.
-    pub triggers: FilterIndex<u32>,
-    /// Topic filters some definition reads (`TOPIC` sources, `GET TOPIC` literals).
-    pub readable: FilterIndex<()>,
+    /// Topic filter -> what it starts (an index into `targets`) or that it is read (`TOPIC`
+    /// sources, `GET TOPIC` literals). One index, so the publish path walks once.
+    pub index: FilterIndex<Hit>,
     /// A deployed `GET TOPIC` reads a topic built at run time: every topic must be recorded.
     pub record_all: bool,
     pub on_connect: Vec<Arc<Action>>,
@@ -74,37 +82,36 @@ impl Program {
         let mut model_names: Vec<&String> = p.models.keys().collect();
         model_names.sort();
         let mut targets = Vec::new();
-        let mut triggers = FilterIndex::default();
-        let mut readable = FilterIndex::default();
+        let mut index = FilterIndex::default();
         for name in model_names {
             let model = &p.models[name];
             for f in model_fields(model, &p.models) {
-                collect_field_reads(f, &mut readable, &mut p.record_all);
+                collect_field_reads(f, &mut index, &mut p.record_all);
             }
             if model.collapsed || model.topic.is_none() {
                 continue;
             }
             let lookup = |n: &str| p.models.get(n).cloned();
             for filter in eval::trigger_filters(model, &lookup) {
-                triggers.insert(&filter, targets.len() as u32);
+                index.insert(&filter, Hit::Target(targets.len() as u32));
                 targets.push(Target::Model(model.clone()));
             }
         }
         for name in &action_order {
             let action = &p.actions[name];
             for s in &action.body {
-                stmt_reads(s, &mut readable, &mut p.record_all);
+                stmt_reads(s, &mut index, &mut p.record_all);
             }
             let Some(trigger) = &action.trigger else {
                 continue;
             };
             match &trigger.kind {
                 TriggerKind::Topic(f) => {
-                    triggers.insert(&f.value, targets.len() as u32);
+                    index.insert(&f.value, Hit::Target(targets.len() as u32));
                     targets.push(Target::Topic(action.clone()));
                 }
                 TriggerKind::Change(f) => {
-                    triggers.insert(&f.value, targets.len() as u32);
+                    index.insert(&f.value, Hit::Target(targets.len() as u32));
                     targets.push(Target::Change(action.clone()));
                 }
                 TriggerKind::Connect => p.on_connect.push(action.clone()),
@@ -113,14 +120,13 @@ impl Program {
             }
         }
         p.targets = targets;
-        p.triggers = triggers;
-        p.readable = readable;
+        p.index = index;
         p
     }
 
     /// Whether a PUBLISH can matter to this program at all (a trigger, or a topic to record).
     pub fn watches_topics(&self) -> bool {
-        !self.triggers.is_empty() || !self.readable.is_empty() || self.record_all
+        !self.index.is_empty() || self.record_all
     }
 
     /// Actions in deployment order that have a time trigger or ON START.
@@ -157,9 +163,9 @@ fn model_fields<'m>(
     chain.iter().flat_map(|m| m.fields.iter()).collect()
 }
 
-fn collect_field_reads(f: &ModelField, readable: &mut FilterIndex<()>, all: &mut bool) {
+fn collect_field_reads(f: &ModelField, readable: &mut FilterIndex<Hit>, all: &mut bool) {
     match &f.source {
-        Some(FieldSource::Topic(t)) => readable.insert(&t.value, ()),
+        Some(FieldSource::Topic(t)) => readable.insert(&t.value, Hit::Read),
         Some(FieldSource::Expr(e)) => expr_reads(e, readable, all),
         None => {}
     }
@@ -168,7 +174,7 @@ fn collect_field_reads(f: &ModelField, readable: &mut FilterIndex<()>, all: &mut
     }
 }
 
-fn stmt_reads(s: &Stmt, readable: &mut FilterIndex<()>, all: &mut bool) {
+fn stmt_reads(s: &Stmt, readable: &mut FilterIndex<Hit>, all: &mut bool) {
     let mut expr = |e: &Expr| expr_reads(e, readable, all);
     match &s.kind {
         StmtKind::Set { value, .. } => expr(value),
@@ -199,11 +205,11 @@ fn stmt_reads(s: &Stmt, readable: &mut FilterIndex<()>, all: &mut bool) {
 /// Finds every `GET TOPIC` in `e`: a literal topic is recorded as a filter (its `+` levels are
 /// filled from the trigger at run time, so any value there may be read); any other operand is
 /// only known at run time, so every topic must be recorded.
-fn expr_reads(e: &Expr, readable: &mut FilterIndex<()>, all: &mut bool) {
+fn expr_reads(e: &Expr, readable: &mut FilterIndex<Hit>, all: &mut bool) {
     let mut go = |e: &Expr| expr_reads(e, readable, all);
     match &e.kind {
         ExprKind::GetTopic { topic, .. } => match &topic.kind {
-            ExprKind::Text(t) => readable.insert(t, ()),
+            ExprKind::Text(t) => readable.insert(t, Hit::Read),
             _ => {
                 *all = true;
                 expr_reads(topic, readable, all);
@@ -264,6 +270,12 @@ mod tests {
         Program::build(defs.iter())
     }
 
+    fn reads(p: &Program, topic: &str) -> bool {
+        let mut read = false;
+        p.index.for_each_match(topic, |h| read |= *h == Hit::Read);
+        read
+    }
+
     #[test]
     fn indexes_triggers_and_reads() {
         let p = program(
@@ -276,7 +288,11 @@ mod tests {
         // Base is schema-only (no topic): only Room is indexed, through its inherited trigger.
         let hits = |topic: &str| {
             let mut v = Vec::new();
-            p.triggers.for_each_match(topic, |i| v.push(*i));
+            p.index.for_each_match(topic, |h| {
+                if let Hit::Target(i) = h {
+                    v.push(*i)
+                }
+            });
             v.len()
         };
         assert_eq!(hits("s/k1/temp"), 1);
@@ -284,9 +300,9 @@ mod tests {
         assert_eq!(hits("in/x"), 1);
         assert_eq!(hits("ch/a/b"), 1);
         assert_eq!(hits("bench/1"), 0);
-        assert!(p.readable.any_match("s/k1/hum"));
-        assert!(p.readable.any_match("cfg/x"));
-        assert!(!p.readable.any_match("bench/1"));
+        assert!(reads(&p, "s/k1/hum"));
+        assert!(reads(&p, "cfg/x"));
+        assert!(!reads(&p, "bench/1"));
         assert!(!p.record_all);
         assert_eq!(p.on_connect.len(), 1);
         assert!(p.watches_topics());
