@@ -29,12 +29,14 @@ pub(super) struct Conn {
     pub generation: u64,
     pub version: ProtocolVersion,
     pub client: ClientInfo,
-    /// Cancelled by a takeover.
+    /// Cancelled by a takeover; a child of the shutdown token, so the loop waits on one future
+    /// for both.
     pub kick: CancellationToken,
     /// 1.5 x the effective keep-alive (MQTT 5 §3.1.2.10); `None` when keep-alive is off.
     pub keep_alive: Option<Duration>,
     /// Published unless the client ends with a normal DISCONNECT (§3.1.2.5).
-    pub will: Option<Will>,
+    /// Boxed: most clients have none, and a `Will` is large (its properties).
+    pub will: Option<Box<Will>>,
     /// The expiry the client connected with: a DISCONNECT may not raise it from 0 (§3.14.2.2.2).
     pub connect_expiry: u32,
     /// Inbound topic aliases (§3.3.2.3.4), indexed by alias - 1; grown on demand.
@@ -152,7 +154,7 @@ pub(super) async fn accept(shared: &Arc<Shared>, c: Connect, info: &ConnectionIn
         return refuse(reason::SERVER_SHUTTING_DOWN);
     }
 
-    let kick = CancellationToken::new();
+    let kick = shared.shutdown.child_token();
     let attached = shared
         .registry
         .attach(shared, client_id, c.clean_start, expiry, kick.clone());
@@ -223,7 +225,7 @@ pub(super) async fn accept(shared: &Arc<Shared>, c: Connect, info: &ConnectionIn
         client,
         kick,
         keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
-        will: c.will,
+        will: c.will.map(Box::new),
         connect_expiry: expiry,
         in_aliases: Vec::new(),
         out,

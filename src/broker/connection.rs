@@ -192,7 +192,9 @@ where
         io.write_final(&buf).await;
         return;
     }
-    let mut conn = match connect::accept(&shared, *connect, &info).await {
+    // Boxed: CONNECT handling holds large values (properties, will) that would otherwise size
+    // every connection's future for its whole life (broker.md: 4 KB per idle connection).
+    let mut conn = match Box::pin(connect::accept(&shared, *connect, &info)).await {
         Accepted::Yes(conn) => conn,
         Accepted::No(connack) => {
             let mut buf = BytesMut::new();
@@ -202,7 +204,7 @@ where
         }
     };
     let close = run(&mut conn, &mut io).await;
-    finish(*conn, io, close).await;
+    Box::pin(finish(conn, io, close)).await;
 }
 
 /// Reads until a whole CONNECT is there. `Err(Some(bytes))`: a refusal CONNACK to send first.
@@ -303,8 +305,13 @@ where
         let out_len = conn.out.buf.len();
         tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled() => return Close::Shutdown,
-            _ = kick.cancelled() => return Close::TakenOver,
+            _ = kick.cancelled() => {
+                return if shared.shutdown.is_cancelled() {
+                    Close::Shutdown
+                } else {
+                    Close::TakenOver
+                };
+            }
             r = write_or_flush(&mut io.wr, &conn.out.buf), if out_len > 0 || unflushed => {
                 match r {
                     Err(_) | Ok(Some(0)) => return Close::Lost,
@@ -365,7 +372,7 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(
 
 /// The goodbye: DISCONNECT to MQTT 5 clients when we end the connection, will, session detach,
 /// hooks and the log line.
-async fn finish<S>(mut conn: connect::Conn, mut io: Io<S>, close: Close)
+async fn finish<S>(mut conn: Box<connect::Conn>, mut io: Io<S>, close: Close)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

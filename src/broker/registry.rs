@@ -22,6 +22,10 @@ use std::sync::Arc;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<Delivery>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[derive(Default)]
 struct Inner {
     tree: SubscriptionTree,
@@ -207,7 +211,9 @@ impl Registry {
             max_messages: shared.settings.max_queued_messages,
             max_bytes: shared.settings.max_queued_bytes,
         };
-        let mut deliveries: Vec<Delivery> = Vec::new();
+        // A per-thread scratch vector: no allocation per PUBLISH once it has grown. A nested
+        // call (none today) would simply find it empty and allocate.
+        let mut deliveries = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         let inner = self.inner.read();
         let available = |client: &str| inner.sessions.get(client).is_some_and(|s| s.is_online());
         inner.tree.matches_filtered(
@@ -237,7 +243,10 @@ impl Registry {
         if dropped > 0 {
             shared.stats.publish_dropped(dropped);
         }
-        deliveries.len()
+        let recipients = deliveries.len();
+        deliveries.clear();
+        SCRATCH.with(|s| *s.borrow_mut() = deliveries);
+        recipients
     }
 }
 

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use tokio::time::Duration;
 
 /// Publishes `conn`'s will now or after its delay.
-pub(super) fn schedule(shared: &Arc<Shared>, will: Will, conn: &Conn, immediately: bool) {
+pub(super) fn schedule(shared: &Arc<Shared>, will: Box<Will>, conn: &Conn, immediately: bool) {
+    let will = *will;
     let expiry = conn.session.state.lock().expiry_secs;
     let delay = will.properties.will_delay_interval.unwrap_or(0).min(expiry);
     if delay == 0 || immediately || shared.shutdown.is_cancelled() {
