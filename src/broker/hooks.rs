@@ -8,6 +8,11 @@
 //! Threading: `authenticate` is called on tokio's blocking pool (`spawn_blocking`) because a real
 //! implementation hashes passwords; every other method is called inline on the async workers and
 //! must return quickly (no I/O, no blocking locks held for long).
+//!
+//! Re-entrancy: `on_publish`, `on_connect`, `on_disconnect`, `authorize_publish` and
+//! `authorize_subscribe` run with no broker lock held, so they may call
+//! [`Broker::publish`](super::Broker::publish). `authorize_delivery` runs while the recipient's
+//! session is locked: it must not publish (that could deadlock on the same session).
 
 use crate::protocol::packet::{Properties, ProtocolVersion, QoS};
 use bytes::Bytes;
