@@ -163,9 +163,12 @@ fn describe(user: &UserRecord) -> String {
 }
 
 fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // The runtime's rule: commands split on white space, and a name must never act as an MQTT
+    // wildcard (CVE-2017-7650).
+    let bad = |c: char| c.is_whitespace() || c.is_control() || c == '+' || c == '#';
+    if name.is_empty() || name.chars().any(bad) {
         return Err(format!(
-            "invalid user name {name:?}: no spaces or control characters"
+            "invalid user name {name:?}: no spaces, control characters, '+' or '#'"
         ));
     }
     Ok(())

@@ -1,0 +1,141 @@
+//! System verbs from real MQTT clients: env, secrets (values never listed), `-backup` (only to
+//! an MQTT 5 Response Topic), `-restore`, `-status`, `-runAction`.
+
+mod commands_support;
+mod common;
+
+use commands_support::*;
+use common::*;
+use rumqttc::v5::mqttbytes::QoS as Q5;
+use rumqttc::v5::mqttbytes::v5::PublishProperties;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn env_verbs() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    let r = ok(op.cmd("-setEnv PLANT=Lisbon").await, "SetEnv");
+    assert_eq!(r["message"], "Env 'PLANT' set");
+    assert_eq!(r["entityType"], "Env");
+    ok(op.cmd(r#"-setEnv GREETING="hello world""#).await, "SetEnv");
+    let r = ok(op.cmd("-listEnv").await, "ListEnv");
+    assert_eq!(
+        r["data"],
+        json!({"GREETING": "hello world", "PLANT": "Lisbon"})
+    );
+    assert_eq!(h.runtime.env("PLANT").unwrap().as_deref(), Some("Lisbon"));
+    let r = ok(op.cmd("-removeEnv PLANT").await, "RemoveEnv");
+    assert_eq!(r["message"], "Env 'PLANT' removed");
+    let r = failed(op.cmd("-removeEnv PLANT").await, "RemoveEnv");
+    assert_eq!(r["message"], "Env 'PLANT' is not set");
+    let r = failed(op.cmd("-setEnv novalue").await, "SetEnv");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("expected NAME=value"),
+        "{r}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn secret_values_are_never_listed_or_echoed() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    let r = ok(op.cmd("-setSecret API_TOKEN=t0ps3cr3t").await, "SetSecret");
+    assert_eq!(r["message"], "Secret 'API_TOKEN' set");
+    assert!(!r.to_string().contains("t0ps3cr3t"));
+    ok(op.cmd("-setSecret OTHER=zzz").await, "SetSecret");
+    let r = ok(op.cmd("-listSecrets").await, "ListSecrets");
+    assert_eq!(r["data"], json!(["API_TOKEN", "OTHER"]));
+    assert!(!r.to_string().contains("t0ps3cr3t"));
+    assert_eq!(
+        h.runtime.secret("API_TOKEN").unwrap().as_deref(),
+        Some("t0ps3cr3t")
+    );
+    ok(op.cmd("-removeSecret OTHER").await, "RemoveSecret");
+    let r = ok(op.cmd("-listSecrets").await, "ListSecrets");
+    assert_eq!(r["data"], json!(["API_TOKEN"]));
+    h.shutdown().await;
+}
+
+/// Sends `command` from `c` with a Response Topic and returns the reply published there.
+async fn request(c: &mut V5, command: &str, topic: &str) -> Value {
+    let props = PublishProperties {
+        response_topic: Some(topic.into()),
+        correlation_data: Some(bytes::Bytes::from_static(b"b-1")),
+        ..Default::default()
+    };
+    send_command(c, command, Some(props)).await;
+    let p = c
+        .next_matching("the response", |p| match p {
+            Packet5::Publish(p) if p.topic == topic.as_bytes() => Some(p.clone()),
+            _ => None,
+        })
+        .await;
+    serde_json::from_slice(&p.payload).unwrap()
+}
+
+#[tokio::test]
+async fn backup_goes_only_to_the_response_topic() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    ok(op.cmd("-addUser gina pw").await, "AddUser");
+    ok(op.cmd("-setEnv SITE=north").await, "SetEnv");
+    ok(op.cmd("-setSecret KEY=very-secret").await, "SetSecret");
+
+    let r = failed(op.cmd("-backup").await, "Backup");
+    assert!(
+        r["message"].as_str().unwrap().contains("Response Topic"),
+        "{r}"
+    );
+    assert!(r.get("data").is_none());
+
+    let mut req = h.v5_as("backup", "root", ROOT_PW).await;
+    req.subscribe("backups/me", Q5::AtLeastOnce).await;
+    let full = ok(request(&mut req, "-backup", "backups/me").await, "Backup");
+    let data = &full["data"];
+    assert_eq!(data["format"], 1);
+    let users = data["users"].as_array().unwrap();
+    let gina = users.iter().find(|u| u["name"] == "gina").unwrap();
+    assert!(
+        gina["password_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    assert_eq!(data["env"], json!({"SITE": "north"}));
+    assert_eq!(data["secrets"][0]["name"], "KEY");
+    assert!(
+        !full.to_string().contains("very-secret"),
+        "secrets stay sealed"
+    );
+    assert!(
+        data["definitions"].as_array().unwrap().len() >= 20,
+        "seed rules"
+    );
+
+    // The output topic only gets the summary.
+    let summary = ok(op.reply().await, "Backup");
+    assert_eq!(summary["message"], full["message"]);
+    assert_eq!(summary["data"]["users"], users.len());
+    assert_eq!(summary["data"]["secrets"], 1);
+    assert!(!summary.to_string().contains("argon2"), "{summary}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_reports_the_broker() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    let r = ok(op.cmd("-status").await, "Status");
+    let d = &r["data"];
+    assert_eq!(d["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(d["clients"]["connected"], 1);
+    assert_eq!(d["subscriptions"], 1, "the operator's output subscription");
+    assert!(d["messages"]["received"].as_u64().unwrap() >= 1);
+    assert!(d["uptimeSeconds"].is_u64());
+    assert!(d["messages"]["receivedPerSecond"].is_number());
+    h.shutdown().await;
+}
