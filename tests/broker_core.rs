@@ -405,3 +405,23 @@ async fn connection_over_the_limit_gets_connack_0x97() {
     assert_eq!(extra.until_closed().await, vec![]);
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn denied_ip_is_closed_before_any_mqtt() {
+    let hub = start_hub_with(lothub::app::HubOptions {
+        ip_filter: Some(
+            lothub::broker::ratelimit::IpFilter::new(Vec::<String>::new(), ["127.0.0.1"]).unwrap(),
+        ),
+        sys_interval: None,
+        ..Default::default()
+    })
+    .await;
+    let mut raw = Raw::open(&hub, V311).await;
+    raw.send(&connect_packet("denied", V311)).await;
+    assert_eq!(
+        raw.until_closed().await,
+        vec![],
+        "no CONNACK for a denied address"
+    );
+    hub.shutdown().await;
+}
