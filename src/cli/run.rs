@@ -17,6 +17,7 @@ use tracing_subscriber::EnvFilter;
 use crate::app::{ConnectionRate, Hub, HubOptions};
 use crate::broker::BrokerSettings;
 use crate::broker::ratelimit::IpFilter;
+use crate::command::{CLIENT_SYS_TOPICS, Commands};
 use crate::config::{Config, ListenerConfig, ListenerKind};
 use crate::runtime::{Runtime, RuntimeSettings};
 use crate::storage::{RedbStore, Storage};
@@ -130,14 +131,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("config key ignored: {key}");
     }
     let (runtime, store) = open_state(&config)?;
-    let options = HubOptions {
+    let mut options = HubOptions {
         hooks: runtime.hooks(),
         store,
         ..hub_options(&config)?
     };
+    // Clients may publish into `$SYS/` only to the command topics (rules decide who).
+    options.settings.client_sys_publish_topics =
+        CLIENT_SYS_TOPICS.iter().map(|t| t.to_string()).collect();
     let mut hub = Hub::start(options).await.context("cannot start the hub")?;
     runtime.attach(hub.broker());
     runtime.start();
+    Commands::start(&runtime);
     let mut listeners: Vec<String> = hub
         .local_addrs()
         .iter()
@@ -159,6 +164,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "shutting down");
+    runtime.shutdown().await;
     hub.shutdown().await;
     tracing::info!("stopped");
     Ok(())

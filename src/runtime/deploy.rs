@@ -77,6 +77,16 @@ impl Runtime {
                 });
             }
         }
+        let refused: Vec<LotError> = defs
+            .iter()
+            .filter_map(|d| {
+                let e = super::routes::check(d, &self.inner.storage).err()?;
+                Some(route_error(text, d, &e.to_string()))
+            })
+            .collect();
+        if !refused.is_empty() {
+            return Err(DeployError::Compile(refused));
+        }
         let stored: Vec<DefinitionChange> = defs
             .iter()
             .map(|d| DefinitionChange::Put {
@@ -213,6 +223,26 @@ impl Runtime {
         );
         self.install(next);
         Ok(())
+    }
+}
+
+/// A route that compiles but cannot run here (`routes::check`), as an error on its DEFINE line.
+fn route_error(text: &str, def: &Definition, message: &str) -> LotError {
+    let (line, col) = match &def.ast {
+        lot::ast::DefinitionAst::Route(r) => (r.span.line, r.span.col),
+        _ => (1, 1),
+    };
+    LotError {
+        file: None,
+        definition: Some(format!("{} {}", def.kind, def.name)),
+        line,
+        col,
+        message: message.to_string(),
+        source_line: text
+            .lines()
+            .nth(line.saturating_sub(1) as usize)
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

@@ -42,7 +42,7 @@ pub use users::UserInfo;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
@@ -55,6 +55,7 @@ use crate::lot::eval::RuleSubject;
 use crate::storage::{Storage, StorageError};
 use cache::DecisionCache;
 use engine::Engine;
+use routes::Routes;
 use rules::TopicMode;
 use users::UserView;
 
@@ -131,6 +132,8 @@ struct Inner {
     commands: OnceLock<Arc<dyn CommandSink>>,
     /// Models, actions, schedules: told of every snapshot and every accepted PUBLISH.
     engine: Engine,
+    /// ROUTEs (bridges): told of every snapshot and every accepted PUBLISH.
+    routes: Routes,
     verify: VerifyCache,
     delivery: DecisionCache,
 }
@@ -152,6 +155,7 @@ impl Runtime {
         let runtime = Runtime {
             inner: Arc::new(Inner {
                 engine: Engine::new(storage.clone()),
+                routes: Routes::new(storage.clone()),
                 storage,
                 settings,
                 deployed: RwLock::new(Arc::new(Deployed::default())),
@@ -171,15 +175,19 @@ impl Runtime {
         Ok(runtime)
     }
 
-    /// The hooks to hand to [`crate::app::HubOptions`].
+    /// The hooks to hand to [`crate::app::HubOptions`]. They hold the runtime weakly: the
+    /// runtime holds the broker (and the engine does), so a strong reference back would be a
+    /// cycle that keeps the data file open after the hub stops. Once every [`Runtime`] handle
+    /// is dropped, the hooks refuse everything.
     pub fn hooks(&self) -> Arc<dyn Hooks> {
-        Arc::new(self.clone())
+        Arc::new(WeakHooks(Arc::downgrade(&self.inner)))
     }
 
     /// Gives the runtime the running broker to publish through. Call once, after the hub starts
     /// (later calls are ignored).
     pub fn attach(&self, broker: Broker) {
         self.inner.engine.attach(broker.clone());
+        self.inner.routes.attach(broker.clone());
         let _ = self.inner.broker.set(broker);
     }
 
@@ -197,9 +205,15 @@ impl Runtime {
         self.inner.engine.start();
     }
 
-    /// Stops the engine's timers and worker. Call before the hub shuts down.
+    /// Stops the engine's timers and worker and the routes. Call before the hub shuts down.
     pub async fn shutdown(&self) {
         self.inner.engine.shutdown().await;
+        self.inner.routes.shutdown().await;
+    }
+
+    /// The routes (status of each bridge).
+    pub fn routes(&self) -> &Routes {
+        &self.inner.routes
     }
 
     /// The engine (models, actions, `-runAction`).
@@ -261,6 +275,7 @@ impl Runtime {
         *self.inner.deployed.write() = next.clone();
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         self.inner.engine.on_deployed(&next);
+        self.inner.routes.on_deployed(&next);
         next
     }
 }
@@ -270,6 +285,61 @@ fn is_root(user: Option<&str>) -> bool {
     user == Some(ROOT_USER)
 }
 
+/// [`Runtime::hooks`]: the runtime's [`Hooks`] through a weak reference.
+struct WeakHooks(Weak<Inner>);
+
+impl WeakHooks {
+    fn runtime(&self) -> Option<Runtime> {
+        self.0.upgrade().map(|inner| Runtime { inner })
+    }
+}
+
+impl Hooks for WeakHooks {
+    fn authenticate(&self, request: &AuthRequest) -> AuthDecision {
+        self.runtime()
+            .map_or(AuthDecision::NotAuthorized, |r| r.authenticate(request))
+    }
+
+    fn authorize_publish(&self, client: &ClientInfo, topic: &str) -> bool {
+        self.runtime()
+            .is_some_and(|r| r.authorize_publish(client, topic))
+    }
+
+    fn authorize_subscribe(&self, client: &ClientInfo, filter: &str) -> bool {
+        self.runtime()
+            .is_some_and(|r| r.authorize_subscribe(client, filter))
+    }
+
+    fn checks_delivery(&self) -> bool {
+        true
+    }
+
+    fn authorize_delivery(&self, client: &ClientInfo, topic: &str) -> bool {
+        self.runtime()
+            .is_some_and(|r| r.authorize_delivery(client, topic))
+    }
+
+    fn on_publish(&self, observation: &PublishObservation<'_>) {
+        if let Some(r) = self.runtime() {
+            r.on_publish(observation);
+        }
+    }
+
+    fn on_connect(&self, client: &ClientInfo) {
+        if let Some(r) = self.runtime() {
+            r.on_connect(client);
+        }
+    }
+
+    fn on_disconnect(&self, client: &ClientInfo, reason: DisconnectReason) {
+        if let Some(r) = self.runtime() {
+            r.on_disconnect(client, reason);
+        }
+    }
+}
+
+/// The hooks themselves (reachable through [`Runtime::hooks`]; a `Runtime` given to the broker
+/// directly would form a reference cycle).
 impl Hooks for Runtime {
     fn authenticate(&self, request: &AuthRequest) -> AuthDecision {
         self.authenticate_request(request)
@@ -321,6 +391,7 @@ impl Hooks for Runtime {
 
     fn on_publish(&self, observation: &PublishObservation<'_>) {
         self.inner.engine.on_publish(observation);
+        self.inner.routes.on_publish(observation);
         if observation.topic == COMMAND_TOPIC {
             if let (Some(client), Some(sink)) = (observation.client, self.inner.commands.get()) {
                 sink.on_command(client, observation);

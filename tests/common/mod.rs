@@ -10,6 +10,8 @@
 //! `tests/`: add helpers, do not change the existing signatures.
 #![allow(dead_code)]
 
+pub mod runtime;
+
 use bytes::{Bytes, BytesMut};
 use lothub::app::{Hub, HubOptions};
 use lothub::broker::{Broker, BrokerSettings};
