@@ -139,3 +139,43 @@ async fn status_reports_the_broker() {
     assert!(d["messages"]["receivedPerSecond"].is_number());
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn run_action_returns_outputs_and_publishes() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    // A separate watcher: the operator's own reader skips everything but replies.
+    let mut watcher = h.v5_as("watcher", "root", ROOT_PW).await;
+    watcher.subscribe("sums/#", Q5::AtLeastOnce).await;
+    let action = "-addAction DEFINE ACTION Add\nINPUT a AS INT\nINPUT b AS INT\nDO\n    SET \"total\" WITH {a} + {b}\n    PUBLISH TOPIC \"sums/last\" WITH {total}\nRETURN\n    OUTPUT total";
+    let r = ok(op.cmd(action).await, "AddAction");
+    assert_eq!(r["message"], "Action 'Add' added");
+    let r = ok(
+        op.cmd(r#"-runAction Add {"a": 2, "b": 40}"#).await,
+        "RunAction",
+    );
+    assert_eq!(r["entityName"], "Add");
+    assert_eq!(r["data"]["outputs"], json!({"total": 42}));
+    assert_eq!(
+        r["data"]["published"],
+        json!([{"topic": "sums/last", "payload": "42"}])
+    );
+    let p = watcher
+        .next_matching("sums/last", |p| match p {
+            Packet5::Publish(p) if p.topic == "sums/last".as_bytes() => Some(p.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(&p.payload[..], b"42");
+    let r = failed(op.cmd("-runAction Nope").await, "RunAction");
+    assert_eq!(r["message"], "Action 'Nope' does not exist");
+    let r = failed(op.cmd("-runAction Add [1, 2]").await, "RunAction");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("inputs must be a JSON object"),
+        "{r}"
+    );
+    h.shutdown().await;
+}

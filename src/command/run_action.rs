@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{Call, Outcome, Reply};
+use crate::runtime::engine::EngineError;
 
 pub(super) async fn apply(call: &Call<'_>) -> Outcome {
     let cmd = call.command.as_str();
@@ -32,10 +33,24 @@ pub(super) async fn apply(call: &Call<'_>) -> Outcome {
     run(call, &name, inputs).await.into()
 }
 
-async fn run(call: &Call<'_>, name: &str, _inputs: Value) -> Reply {
-    let _ = call.runtime;
-    Reply::fail(
-        &call.command,
-        format!("cannot run action '{name}': the action engine is not wired into the runtime yet"),
-    )
+async fn run(call: &Call<'_>, name: &str, inputs: Value) -> Reply {
+    let cmd = call.command.as_str();
+    match call.runtime.engine().run_action(name, inputs).await {
+        Ok(run) => {
+            let outputs = run.outputs.len();
+            let published = run.published.len();
+            Reply::ok(
+                cmd,
+                format!(
+                    "Action '{name}' ran: {outputs} output(s), {published} message(s) published"
+                ),
+            )
+            .entity("Action", name)
+            .with_data(run.to_json())
+        }
+        Err(EngineError::UnknownAction(_)) => {
+            Reply::fail(cmd, format!("Action '{name}' does not exist"))
+        }
+        Err(e) => Reply::fail(cmd, format!("Action '{name}' failed: {e}")),
+    }
 }

@@ -17,8 +17,6 @@ use rumqttc::v5::mqttbytes::QoS as Q5;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, PublishProperties};
 use serde_json::Value;
 
-pub use rumqttc::v5::mqttbytes::v5::Publish as Publish5;
-
 /// Root's password in every command test hub.
 pub const ROOT_PW: &str = "root-pw";
 
