@@ -219,3 +219,49 @@ async fn users_rules_and_removed_seeds_survive_a_restart() {
     assert_eq!(c.puback("raw/1", "x").await, PubAckReason::NotAuthorized);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn restore_replaces_users_and_definitions_live_or_changes_nothing() {
+    let h = start_default_runtime_hub().await;
+    h.with(|r| r.add_user("old", "pw").unwrap()).await;
+    h.deploy("DEFINE RULE DenyRaw WITH PRIORITY 500 FOR Publish TO TOPIC \"raw/#\" DENY")
+        .await;
+    let backup = h
+        .with(|r| r.storage().export_configuration().unwrap())
+        .await;
+    h.with(|r| {
+        r.remove_user("old").unwrap();
+        r.add_user("new", "pw").unwrap();
+        r.remove(Kind::Rule, "DenyRaw").unwrap();
+    })
+    .await;
+    h.deploy("DEFINE RULE DenyCooked WITH PRIORITY 500 FOR Publish TO TOPIC \"cooked/#\" DENY")
+        .await;
+
+    let mut rootless = backup.clone();
+    rootless.users.retain(|u| u.name != "root");
+    let err = h
+        .with(move |r| r.restore_configuration(&rootless).unwrap_err())
+        .await;
+    assert!(matches!(err, RuntimeError::InvalidBackup(_)), "{err}");
+    let (mut c, _) = v5_connect(v5_options(&h.hub, "c")).await;
+    assert_eq!(
+        c.puback("cooked/1", "x").await,
+        PubAckReason::NotAuthorized,
+        "unchanged"
+    );
+
+    h.with(move |r| r.restore_configuration(&backup).unwrap())
+        .await;
+    assert_eq!(
+        v5_connect_code(h.v5_login("o", "old", "pw")).await,
+        ConnectReturnCode::Success
+    );
+    assert_eq!(
+        v5_connect_code(h.v5_login("n", "new", "pw")).await,
+        ConnectReturnCode::BadUserNamePassword
+    );
+    assert_eq!(c.puback("raw/1", "x").await, PubAckReason::NotAuthorized);
+    assert_ne!(c.puback("cooked/1", "x").await, PubAckReason::NotAuthorized);
+    h.shutdown().await;
+}

@@ -16,7 +16,7 @@ use super::deployed::{Change, Deployed, lot_kind, storage_kind};
 use super::rules::SEED_RULES;
 use super::{Runtime, RuntimeError};
 use crate::lot::{self, Definition, Kind, KnownNames, LotError};
-use crate::storage::{DefinitionChange, DefinitionKind, StorageError};
+use crate::storage::{ConfigSnapshot, DefinitionChange, DefinitionKind, StorageError};
 
 /// One definition a deployment put in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,29 +189,9 @@ impl Runtime {
     /// logged and skipped (it stays stored, so a fixed version of the hub brings it back).
     pub(super) fn redeploy_stored(&self) -> Result<(), RuntimeError> {
         let _guard = self.inner.write.lock();
-        let mut stored = self.inner.storage.list_all_definitions()?;
-        // Stable: deployment order within a kind.
-        stored.sort_by_key(|d| DefinitionKind::ALL.iter().position(|k| *k == d.kind));
-        let known = KnownNames {
-            models: names_of(&stored, DefinitionKind::Model),
-            actions: names_of(&stored, DefinitionKind::Action),
-        };
-        let mut changes = Vec::with_capacity(stored.len());
-        for d in &stored {
-            match lot::compile(&d.source, None, &known) {
-                Ok(defs) => {
-                    for def in defs {
-                        if def.kind == lot_kind(d.kind) && def.name == d.name {
-                            changes.push(Change::Put(Arc::new(def)));
-                        }
-                    }
-                }
-                Err(errors) => {
-                    for e in errors {
-                        tracing::error!(kind = d.kind.as_str(), name = %d.name, error = %e.headline(), "stored definition does not compile; not deployed");
-                    }
-                }
-            }
+        let (changes, failed) = compile_stored(self.inner.storage.list_all_definitions()?);
+        for (kind, name, e) in failed {
+            tracing::error!(kind = kind.as_str(), %name, error = %e.headline(), "stored definition does not compile; not deployed");
         }
         let next = Deployed::default().with_changes(&changes);
         tracing::info!(
@@ -224,6 +204,84 @@ impl Runtime {
         self.install(next);
         Ok(())
     }
+
+    /// `-restore`: replaces users, definitions, env and secrets with `snapshot` (a `-backup`
+    /// document) in one storage transaction, then the live users and definitions. Refused,
+    /// changing nothing, when a definition does not compile or root is missing. Blocking.
+    pub fn restore_configuration(&self, snapshot: &ConfigSnapshot) -> Result<(), RuntimeError> {
+        let _guard = self.inner.write.lock();
+        if !snapshot
+            .users
+            .iter()
+            .any(|u| u.name == crate::auth::ROOT_USER)
+        {
+            return Err(RuntimeError::InvalidBackup(
+                "it has no root user".to_string(),
+            ));
+        }
+        let (changes, failed) = compile_stored(snapshot.definitions.clone());
+        if let Some((kind, name, e)) = failed.first() {
+            return Err(RuntimeError::InvalidBackup(format!(
+                "{} {name} does not compile: {}",
+                kind.as_str(),
+                e.headline()
+            )));
+        }
+        self.inner.storage.replace_configuration(snapshot)?;
+        self.reload_users()?;
+        let current = self.snapshot();
+        let base = Deployed {
+            generation: current.generation,
+            ..Deployed::default()
+        };
+        let next = self.install(base.with_changes(&changes));
+        for kind in [Kind::Model, Kind::Action, Kind::Route, Kind::Rule] {
+            for old in current.of(kind).iter() {
+                if next.of(kind).get(&old.name).is_none() {
+                    self.clear_definition(kind, &old.name);
+                }
+            }
+        }
+        self.publish_all_sys();
+        Ok(())
+    }
+
+    /// Compiles `text` against what is deployed without deploying it.
+    pub fn check_text(&self, text: &str) -> Result<Vec<Definition>, Vec<LotError>> {
+        lot::compile(text, None, &known_names(&self.snapshot()))
+    }
+}
+
+/// Stored definitions -> snapshot changes, kinds in the order models, actions, routes, rules
+/// (deployment order within a kind); names resolve against every stored name. Returns the
+/// definitions that do not compile separately.
+fn compile_stored(
+    mut stored: Vec<crate::storage::Definition>,
+) -> (Vec<Change>, Vec<(DefinitionKind, String, LotError)>) {
+    stored.sort_by_key(|d| d.seq);
+    // Stable: deployment order within a kind.
+    stored.sort_by_key(|d| DefinitionKind::ALL.iter().position(|k| *k == d.kind));
+    let known = KnownNames {
+        models: names_of(&stored, DefinitionKind::Model),
+        actions: names_of(&stored, DefinitionKind::Action),
+    };
+    let mut changes = Vec::with_capacity(stored.len());
+    let mut failed = Vec::new();
+    for d in stored {
+        match lot::compile(&d.source, None, &known) {
+            Ok(defs) => changes.extend(
+                defs.into_iter()
+                    .filter(|def| def.kind == lot_kind(d.kind) && def.name == d.name)
+                    .map(|def| Change::Put(Arc::new(def))),
+            ),
+            Err(errors) => {
+                for e in errors {
+                    failed.push((d.kind, d.name.clone(), e));
+                }
+            }
+        }
+    }
+    (changes, failed)
 }
 
 /// A route that compiles but cannot run here (`routes::check`), as an error on its DEFINE line.

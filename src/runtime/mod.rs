@@ -101,6 +101,8 @@ pub enum RuntimeError {
     InvalidUserName(String),
     #[error("invalid {what} name '{name}'")]
     InvalidName { what: &'static str, name: String },
+    #[error("the backup cannot be restored: {0}")]
+    InvalidBackup(String),
     #[error("the built-in seed rules do not compile: {0}")]
     Seed(String),
 }
