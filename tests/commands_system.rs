@@ -179,3 +179,70 @@ async fn run_action_returns_outputs_and_publishes() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn restore_round_trip() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    ok(op.cmd("-addUser hank pw-h").await, "AddUser");
+    ok(op.cmd("-setEnv SITE=north").await, "SetEnv");
+    ok(op.cmd("-setSecret KEY=k-1").await, "SetSecret");
+    ok(
+        op.cmd(
+            "-addRule DEFINE RULE DenyRaw WITH PRIORITY 100 FOR Publish TO TOPIC \"raw/#\" DENY",
+        )
+        .await,
+        "AddRule",
+    );
+    let mut req = h.v5_as("backup", "root", ROOT_PW).await;
+    req.subscribe("backups/me", Q5::AtLeastOnce).await;
+    let backup = ok(request(&mut req, "-backup", "backups/me").await, "Backup");
+    let _ = op.reply().await;
+    let document = backup["data"].to_string();
+
+    // Change everything, then restore.
+    ok(op.cmd("-removeUser hank").await, "RemoveUser");
+    ok(op.cmd("-addUser ivy pw-i").await, "AddUser");
+    ok(op.cmd("-removeEnv SITE").await, "RemoveEnv");
+    ok(op.cmd("-removeRule DenyRaw").await, "RemoveRule");
+    let r = ok(op.cmd(&format!("-restore {document}")).await, "Restore");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Configuration restored: "),
+        "{r}"
+    );
+    assert_eq!(
+        r["data"]["users"],
+        backup["data"]["users"].as_array().unwrap().len()
+    );
+
+    assert_eq!(h.connack_v5("h1", "hank", "pw-h").await, 0x00);
+    assert_eq!(h.connack_v5("i1", "ivy", "pw-i").await, 0x86);
+    assert_eq!(
+        ok(op.cmd("-listEnv").await, "ListEnv")["data"],
+        json!({"SITE": "north"})
+    );
+    assert_eq!(h.runtime.secret("KEY").unwrap().as_deref(), Some("k-1"));
+    let rules = ok(op.cmd("-list Rules").await, "List");
+    assert!(
+        rules["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "DenyRaw")
+    );
+
+    // Not a backup: refused, nothing changed.
+    let r = failed(op.cmd("-restore {\"format\": 1}").await, "Restore");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a lothub backup"),
+        "{r}"
+    );
+    assert_eq!(h.connack_v5("h2", "hank", "pw-h").await, 0x00);
+    h.shutdown().await;
+}

@@ -88,7 +88,7 @@ fn restore(call: &Call<'_>) -> Reply {
             );
         }
     };
-    match restore_live(call.runtime, &snapshot) {
+    match call.runtime.restore_configuration(&snapshot) {
         Ok(()) => Reply::ok(
             cmd,
             format!("Configuration restored: {}", summary_text(&snapshot)),
@@ -99,15 +99,4 @@ fn restore(call: &Call<'_>) -> Reply {
             format!("Configuration not restored (nothing changed): {e}"),
         ),
     }
-}
-
-/// Replaces storage *and* the runtime's live users and definitions in one step. Only the
-/// runtime can do both (its live state is private to it); until it offers that
-/// (`Runtime::restore_configuration(&ConfigSnapshot)`), `-restore` refuses rather than write
-/// storage behind its back.
-fn restore_live(
-    _runtime: &crate::runtime::Runtime,
-    _snapshot: &ConfigSnapshot,
-) -> Result<(), String> {
-    Err("-restore is not available yet: the runtime has no restore API".to_string())
 }

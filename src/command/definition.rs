@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::verb::creation_scope;
 use super::{Call, Reply, Verb};
-use crate::lot::{self, Kind, KnownNames};
+use crate::lot::Kind;
 use crate::runtime::{DeployError, DeployedItem, Runtime, kind_title};
 
 pub(super) fn apply(verb: Verb, call: &Call<'_>) -> Reply {
@@ -183,12 +183,7 @@ fn plural_kind(word: &str) -> Option<Kind> {
 /// The kinds a `-lot` text defines, when it compiles (`None` otherwise: the deployment then
 /// fails with the compiler's errors and nothing is checked or deployed).
 fn kinds_in(rt: &Runtime, text: &str) -> Option<Vec<Kind>> {
-    let snapshot = rt.snapshot();
-    let known = KnownNames {
-        models: snapshot.models.names().into_iter().collect(),
-        actions: snapshot.actions.names().into_iter().collect(),
-    };
-    let defs = lot::compile(text, None, &known).ok()?;
+    let defs = rt.check_text(text).ok()?;
     let mut kinds: Vec<Kind> = defs.iter().map(|d| d.kind).collect();
     kinds.sort_by_key(|k| kind_title(*k));
     kinds.dedup();
