@@ -68,14 +68,14 @@ impl Runtime {
         if defs.is_empty() {
             return Err(DeployError::Empty);
         }
-        if let Some(expected) = only {
-            if let Some(d) = defs.iter().find(|d| d.kind != expected) {
-                return Err(DeployError::WrongKind {
-                    expected,
-                    found: d.kind,
-                    name: d.name.clone(),
-                });
-            }
+        if let Some(expected) = only
+            && let Some(d) = defs.iter().find(|d| d.kind != expected)
+        {
+            return Err(DeployError::WrongKind {
+                expected,
+                found: d.kind,
+                name: d.name.clone(),
+            });
         }
         let refused: Vec<LotError> = defs
             .iter()

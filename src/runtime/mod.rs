@@ -394,10 +394,10 @@ impl Hooks for Runtime {
     fn on_publish(&self, observation: &PublishObservation<'_>) {
         self.inner.engine.on_publish(observation);
         self.inner.routes.on_publish(observation);
-        if observation.topic == COMMAND_TOPIC {
-            if let (Some(client), Some(sink)) = (observation.client, self.inner.commands.get()) {
-                sink.on_command(client, observation);
-            }
+        if observation.topic == COMMAND_TOPIC
+            && let (Some(client), Some(sink)) = (observation.client, self.inner.commands.get())
+        {
+            sink.on_command(client, observation);
         }
     }
 

@@ -80,12 +80,12 @@ impl Runtime {
     /// The WARN of commands-and-sys.md §3, at every start while root keeps the default password.
     pub(super) fn warn_default_root_password(&self) {
         let users = self.inner.users.read().clone();
-        if let Some(root) = users.get(ROOT_USER) {
-            if auth::verify_password(&root.password_hash, DEFAULT_ROOT_PASSWORD.as_bytes()) {
-                tracing::warn!(
-                    "the root user still has the default password 'coreflux': change it (-changeUserPassword root <new>, or start a new data directory with --root-password / LOTHUB_ROOT_PASSWORD)"
-                );
-            }
+        if let Some(root) = users.get(ROOT_USER)
+            && auth::verify_password(&root.password_hash, DEFAULT_ROOT_PASSWORD.as_bytes())
+        {
+            tracing::warn!(
+                "the root user still has the default password 'coreflux': change it (-changeUserPassword root <new>, or start a new data directory with --root-password / LOTHUB_ROOT_PASSWORD)"
+            );
         }
     }
 
