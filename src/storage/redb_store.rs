@@ -76,11 +76,12 @@ pub struct WriterStats {
 }
 
 enum Event {
-    PutRetained(StoredMessage),
+    PutRetained(Box<StoredMessage>),
     RemoveRetained(String),
     PutSession(SessionRecord),
     RemoveSession(String),
-    QueuePush(String, QueuedRecord),
+    /// Boxed: a queued record is large and the queue moves events around.
+    QueuePush(String, Box<QueuedRecord>),
     QueueUpdate(String, u64, QueuedState),
     QueueRemove(String, u64),
 }
@@ -488,7 +489,7 @@ impl Store for RedbStore {
     }
 
     fn put_retained(&self, message: &StoredMessage) {
-        self.push(Event::PutRetained(message.clone()));
+        self.push(Event::PutRetained(Box::new(message.clone())));
     }
 
     fn remove_retained(&self, topic: &str) {
@@ -504,7 +505,10 @@ impl Store for RedbStore {
     }
 
     fn queue_push(&self, client_id: &str, record: &QueuedRecord) {
-        self.push(Event::QueuePush(client_id.to_string(), record.clone()));
+        self.push(Event::QueuePush(
+            client_id.to_string(),
+            Box::new(record.clone()),
+        ));
     }
 
     fn queue_update(&self, client_id: &str, seq: u64, state: QueuedState) {
