@@ -506,6 +506,7 @@ impl Bridge {
                 &self.status.forwarded
             };
             counter.fetch_add(1, Ordering::Relaxed);
+            self.update_buffered();
         }
     }
 

@@ -38,8 +38,8 @@ pub mod topic_map;
 mod writer;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
@@ -112,7 +112,9 @@ pub struct Routes {
 struct Inner {
     storage: Storage,
     writer: Writer,
-    broker: OnceLock<(Broker, Handle)>,
+    /// Set by `attach`, taken back by `shutdown`: the broker's hooks usually hold this manager,
+    /// so keeping the broker after shutdown would be a reference cycle (and keep storage open).
+    broker: RwLock<Option<(Broker, Handle)>>,
     /// What the publish path reads: the live routes' outbound filters and channels.
     live: RwLock<Arc<Vec<Arc<Live>>>>,
     /// Whether any route is live (the publish path's first, lock-free test).
@@ -153,7 +155,7 @@ impl Routes {
             inner: Arc::new(Inner {
                 writer: Writer::start(storage.clone()),
                 storage,
-                broker: OnceLock::new(),
+                broker: RwLock::new(None),
                 live: RwLock::new(Arc::new(Vec::new())),
                 any: AtomicBool::new(false),
                 running: Mutex::new(HashMap::new()),
@@ -165,10 +167,15 @@ impl Routes {
     /// Gives the manager the running broker; must be called inside the tokio runtime (route
     /// tasks are spawned on it). Routes deployed before this start now. Later calls are ignored.
     pub fn attach(&self, broker: Broker) {
-        if self.inner.broker.set((broker, Handle::current())).is_ok() {
-            if let Some(defs) = self.inner.pending.lock().take() {
-                self.deploy(&defs);
+        {
+            let mut slot = self.inner.broker.write();
+            if slot.is_some() {
+                return;
             }
+            *slot = Some((broker, Handle::current()));
+        }
+        if let Some(defs) = self.inner.pending.lock().take() {
+            self.deploy(&defs);
         }
     }
 
@@ -181,10 +188,11 @@ impl Routes {
     /// The same as [`Routes::on_deployed`] for a plain list of ROUTE definitions (every route
     /// not in `defs` is stopped and its buffer deleted).
     pub fn deploy(&self, defs: &[Arc<Definition>]) {
-        let Some((broker, handle)) = self.inner.broker.get() else {
+        let Some((broker, handle)) = self.inner.broker.read().clone() else {
             *self.inner.pending.lock() = Some(defs.to_vec());
             return;
         };
+        let (broker, handle) = (&broker, &handle);
         let mut running = self.inner.running.lock();
         let wanted: HashMap<&str, &Arc<Definition>> =
             defs.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -287,7 +295,7 @@ impl Routes {
         old.cancel.cancel();
         let task = old.handle.take();
         let writer = self.inner.writer.clone();
-        let broker = self.inner.broker.get().map(|(b, _)| b.clone());
+        let broker = self.inner.broker.read().as_ref().map(|(b, _)| b.clone());
         let topic = old.status.topic();
         handle.spawn(async move {
             if let Some(t) = task {
@@ -368,5 +376,6 @@ impl Routes {
             let _ = t.await;
         }
         self.inner.writer.flush(true).await;
+        *self.inner.broker.write() = None;
     }
 }
