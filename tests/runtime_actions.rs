@@ -308,3 +308,28 @@ async fn a_busy_action_never_delays_a_plain_publish() {
     }
     lot.shutdown().await;
 }
+
+#[tokio::test]
+async fn wall_clock_triggers_fire_at_their_local_time() {
+    // Three seconds from now, local time (the spec's ON EVERY ... AT and ON TIMESTAMP are local).
+    let at = chrono::Local::now() + chrono::Duration::seconds(3);
+    let text = format!(
+        "DEFINE ACTION Daily\nON EVERY DAY AT \"{}\" DO\n    PUBLISH TOPIC \"wall/daily\" WITH \"d\"\n\
+         DEFINE ACTION Once\nON TIMESTAMP \"{}\" DO\n    PUBLISH TOPIC \"wall/once\" WITH \"o\"\n",
+        at.format("%H:%M:%S"),
+        at.format("%d-%m-%Y %H:%M:%S"),
+    );
+    let lot = start_lot(&text).await;
+    let mut c = lot.client("c").await;
+    subscribe_all(&mut c, &["wall/#"]).await;
+    let mut got = collect_for(&mut c, Duration::from_millis(4500)).await;
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("wall/daily".to_string(), "d".to_string()),
+            ("wall/once".to_string(), "o".to_string())
+        ]
+    );
+    lot.shutdown().await;
+}
