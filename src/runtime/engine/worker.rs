@@ -6,6 +6,12 @@
 //! jobs run in the order their messages were published, which ON CHANGE (compare with the
 //! previous payload of the topic) and models (the last values they read) rely on.
 //!
+//! Decisions: ON CHANGE compares with the previous payload the worker saw on that same topic (per
+//! topic, not per action); the first message seen on a topic since the hub started counts as a
+//! change. A model's output and an action's publishes carry the run's chain, so the definitions
+//! they trigger are refused when already in it (silently: that is loop protection) or when the
+//! chain is full (reported on the refused definition's Error topic).
+//!
 //! Must not touch: the trigger index (jobs arrive with their targets already matched).
 
 use std::sync::Arc;
