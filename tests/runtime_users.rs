@@ -265,3 +265,44 @@ async fn restore_replaces_users_and_definitions_live_or_changes_nothing() {
     assert_ne!(c.puback("cooked/1", "x").await, PubAckReason::NotAuthorized);
     h.shutdown().await;
 }
+
+/// The broker's view of a client for calling the hooks directly.
+fn client_on(listener: &str, user: Option<&str>) -> lothub::broker::ClientInfo {
+    lothub::broker::ClientInfo {
+        client_id: "dev".into(),
+        username: user.map(Into::into),
+        peer: "127.0.0.1:40000".parse().unwrap(),
+        listener: listener.into(),
+        protocol: lothub::protocol::packet::ProtocolVersion::V5,
+    }
+}
+
+#[tokio::test]
+async fn certificate_users_need_no_password_only_on_identity_listeners() {
+    use lothub::broker::{AuthDecision, AuthRequest};
+    let h = start_default_runtime_hub().await;
+    h.runtime.trust_tls_identity("tls:127.0.0.1:8883".into());
+    let hooks = h.runtime.hooks();
+    let request = |listener: &str| AuthRequest {
+        client: client_on(listener, Some("device-17")),
+        username: Some("device-17".into()),
+        password: None,
+    };
+    let on_identity = request("tls:127.0.0.1:8883");
+    let on_plain = request("tcp:127.0.0.1:1883");
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (
+            hooks.authenticate(&on_identity),
+            hooks.authenticate(&on_plain),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(a, AuthDecision::Allow, "CN from a verified certificate");
+    assert_eq!(
+        b,
+        AuthDecision::BadCredentials,
+        "the same name over plain TCP"
+    );
+    h.shutdown().await;
+}

@@ -153,7 +153,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .iter()
         .filter(|l| l.kind != ListenerKind::Tcp)
     {
-        let addr = attach_listener(&mut hub, listener, &config).await?;
+        let addr = attach_listener(&mut hub, listener, &config, &runtime).await?;
         listeners.push(format!("{}:{addr}", listener.kind));
     }
     tracing::info!(
@@ -212,11 +212,16 @@ async fn attach_listener(
     hub: &mut Hub,
     listener: &ListenerConfig,
     config: &Config,
+    runtime: &Runtime,
 ) -> anyhow::Result<SocketAddr> {
     let socket = TcpListener::bind(listener.bind)
         .await
         .with_context(|| format!("cannot listen on {} ({})", listener.bind, listener.kind))?;
     let addr = socket.local_addr().context("listener address")?;
+    if listener.kind.is_tls() && listener.use_identity_as_username {
+        // Clients of this listener log in with their certificate's CN: no password.
+        runtime.trust_tls_identity(accept::listener_name(listener.kind.as_str(), &socket));
+    }
     let limits = HandshakeLimits {
         timeout: config.limits.connect_timeout(),
         ..HandshakeLimits::default()

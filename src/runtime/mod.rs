@@ -126,6 +126,9 @@ struct Inner {
     deployed: RwLock<Arc<Deployed>>,
     /// Users by name (flags and groups for rules, hashes for CONNECT); swapped like `deployed`.
     users: RwLock<Arc<HashMap<String, Arc<UserView>>>>,
+    /// Listeners (by name, e.g. `tls:0.0.0.0:8883`) whose user name is the verified client
+    /// certificate's CN (`use_identity_as_username`, which fails closed: no CN, no connection).
+    identity_listeners: RwLock<Vec<Arc<str>>>,
     /// Bumped after every change of rules or users: cached decisions of older epochs are stale.
     epoch: AtomicU64,
     /// Serializes changes (storage write + snapshot swap + `$SYS` publish in one order).
@@ -162,6 +165,7 @@ impl Runtime {
                 settings,
                 deployed: RwLock::new(Arc::new(Deployed::default())),
                 users: RwLock::new(Arc::new(HashMap::new())),
+                identity_listeners: RwLock::new(Vec::new()),
                 epoch: AtomicU64::new(0),
                 write: Mutex::new(()),
                 broker: OnceLock::new(),
@@ -191,6 +195,14 @@ impl Runtime {
         self.inner.engine.attach(broker.clone());
         self.inner.routes.attach(broker.clone());
         let _ = self.inner.broker.set(broker);
+    }
+
+    /// Declares that on `listener` (its name as in `ClientInfo::listener`) the user name is the
+    /// client certificate's CN, verified by TLS: such clients need no password, and need not
+    /// exist as users (flags and groups apply when they do). Only for listeners with
+    /// `use_identity_as_username`, whose transport refuses a client without a usable CN.
+    pub fn trust_tls_identity(&self, listener: Arc<str>) {
+        self.inner.identity_listeners.write().push(listener);
     }
 
     /// Installs the receiver of command PUBLISHes (once; later calls are ignored).
@@ -255,9 +267,11 @@ impl Runtime {
         if is_root(client.username.as_deref()) {
             return true;
         }
-        let users = self.inner.users.read().clone();
+        // Read guards, not `Arc` clones: evaluation is short and never blocks, and writers only
+        // swap a pointer. An anonymous client needs no user lookup at all.
         let user = client.username.as_deref();
-        let view = user.and_then(|u| users.get(u));
+        let users = user.map(|_| self.inner.users.read());
+        let view = user.zip(users.as_ref()).and_then(|(u, map)| map.get(u));
         let subject = RuleSubject {
             user,
             flags: view.map_or(&[], |v| v.flags.as_slice()),
@@ -266,8 +280,11 @@ impl Runtime {
             ip: Some(client.peer.ip()),
             topic,
         };
-        let deployed = self.inner.deployed.read().clone();
-        deployed.index.decide(scope, mode, &subject)
+        self.inner
+            .deployed
+            .read()
+            .index
+            .decide(scope, mode, &subject)
     }
 
     /// Swaps in `next` and tells everyone: cache epoch, engine, `$SYS` topics. Called with the

@@ -265,6 +265,14 @@ impl Runtime {
         Ok(self.inner.storage.get_secret(name)?)
     }
 
+    fn is_identity_listener(&self, listener: &str) -> bool {
+        self.inner
+            .identity_listeners
+            .read()
+            .iter()
+            .any(|l| **l == *listener)
+    }
+
     /// CONNECT (commands-and-sys.md §3): an unknown user or a wrong password is
     /// `BadCredentials` (0x86 / 4); an anonymous client when anonymous access is off, or a
     /// client a Connect rule refuses, is `NotAuthorized` (0x87 / 5). Root skips the rules.
@@ -278,6 +286,9 @@ impl Runtime {
                 if !self.inner.settings.allow_anonymous {
                     return AuthDecision::NotAuthorized;
                 }
+            }
+            Some(_) if self.is_identity_listener(&request.client.listener) => {
+                // The transport verified the certificate and took its CN as the user name.
             }
             Some(name) => {
                 let users = self.inner.users.read().clone();
