@@ -69,6 +69,8 @@ pub struct WriterStats {
     pub durable: u64,
     /// Write transactions committed (events and heartbeats).
     pub commits: u64,
+    /// Events waiting in the queue for the writer to take them.
+    pub waiting: u64,
     /// Events dropped because the queue was full.
     pub dropped: u64,
     /// Commits that failed (their events are lost; the file keeps the previous state).
@@ -193,6 +195,7 @@ impl RedbStore {
         WriterStats {
             events: p.accepted,
             durable: p.done,
+            waiting: p.events.len() as u64,
             commits: self.shared.commits.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             failed_commits: self.shared.failed_commits.load(Ordering::Relaxed),
@@ -525,7 +528,9 @@ impl Store for RedbStore {
         let shared = &*self.shared;
         let mut p = shared.pending.lock();
         let target = p.accepted;
-        if p.done < target {
+        // Events still waiting: cut the window short. None waiting but `done < target`: the
+        // writer is committing them now, and an extra (empty) commit would only cost an fsync.
+        if p.done < target && !p.events.is_empty() {
             p.flush_wanted = true;
             shared.wake.notify_one();
         }

@@ -400,7 +400,11 @@ fn a_full_queue_blocks_briefly_then_drops_and_counts() {
     let blocker = s.db().begin_write().unwrap();
     store.remove_retained("first");
     // Let the writer take "first" and block in begin_write.
-    std::thread::sleep(Duration::from_millis(100));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.stats().waiting > 0 {
+        assert!(Instant::now() < deadline, "the writer never took the batch");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     for i in 0..4 {
         store.remove_retained(&format!("fill{i}"));
     }
