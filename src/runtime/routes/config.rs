@@ -74,7 +74,7 @@ impl BridgeConfig {
             address: cx.text("BROKER_ADDRESS")?.unwrap_or_default(),
             port: cx
                 .int("BROKER_PORT")?
-                .map_or(Ok(1883), |p| u16::try_from(p))
+                .map_or(Ok(1883), u16::try_from)
                 .map_err(|_| cx.bad("BROKER_PORT", "a port from 1 to 65535"))?,
             client_id: cx
                 .text("CLIENT_ID")?

@@ -172,7 +172,13 @@ impl Routes {
             if slot.is_some() {
                 return;
             }
-            *slot = Some((broker, Handle::current()));
+            let Ok(handle) = Handle::try_current() else {
+                tracing::error!(
+                    "Routes::attach called outside the tokio runtime: routes not started"
+                );
+                return;
+            };
+            *slot = Some((broker, handle));
         }
         if let Some(defs) = self.inner.pending.lock().take() {
             self.deploy(&defs);
@@ -198,10 +204,10 @@ impl Routes {
             defs.iter().map(|d| (d.name.as_str(), d)).collect();
         let names: Vec<String> = running.keys().cloned().collect();
         for name in names {
-            if !wanted.contains_key(name.as_str()) {
-                if let Some(old) = running.remove(&name) {
-                    self.stop(old, Some(name), handle);
-                }
+            if !wanted.contains_key(name.as_str())
+                && let Some(old) = running.remove(&name)
+            {
+                self.stop(old, Some(name), handle);
             }
         }
         for def in defs {
