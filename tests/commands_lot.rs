@@ -215,3 +215,65 @@ async fn restore_rules_brings_the_seed_rules_back() {
     assert_eq!(r["data"], json!([]));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn lot_checks_the_creation_scope_of_every_kind() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    // An asset manipulator may deploy models and actions, not rules; AllowedUserManagement
+    // gives it CommandCall and the output topic.
+    ok(op.cmd("-addUser asset pw").await, "AddUser");
+    for flag in ["AllowedAssetManipulation", "AllowedUserManagement"] {
+        ok(
+            op.cmd(&format!("-changeUserSettings asset {flag} true"))
+                .await,
+            "ChangeUserSettings",
+        );
+    }
+    let mut am = Operator {
+        c: h.v5_as("asset", "asset", "pw").await,
+    };
+    am.c.subscribe("$SYS/Coreflux/Command/Output", Q5::AtLeastOnce)
+        .await;
+    let model =
+        "DEFINE MODEL M1 WITH TOPIC \"m1/out\"\n    ADD \"x\" WITH TOPIC \"m1/in\" AS TRIGGER";
+    let rule = "DEFINE RULE R1 WITH PRIORITY 100 FOR Publish TO TOPIC \"r1/#\" DENY";
+    let r = failed(am.cmd(&format!("-lot {model}\n{rule}")).await, "Lot");
+    assert_eq!(r["message"], "Permission denied: -lot");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("RuleManagementCreation"),
+        "{r}"
+    );
+    let _ = op.reply().await;
+    assert!(names(&ok(op.cmd("-list Models").await, "List")).is_empty());
+    let _ = am.reply().await;
+    let r = ok(am.cmd(&format!("-lot {model}")).await, "Lot");
+    assert_eq!(r["message"], "Model 'M1' added");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn commands_run_in_arrival_order() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    // Password hashing takes tens of milliseconds: later, cheaper commands must still wait.
+    for i in 0..10 {
+        let cmd = if i % 2 == 0 {
+            format!("-addUser u{i} pw -requestId {i}")
+        } else {
+            format!("-setEnv V{i}=x -requestId {i}")
+        };
+        send_command(&op.c, &cmd, None).await;
+    }
+    for i in 0..10 {
+        let r = ok(
+            op.reply().await,
+            if i % 2 == 0 { "AddUser" } else { "SetEnv" },
+        );
+        assert_eq!(r["requestId"], i.to_string());
+    }
+    h.shutdown().await;
+}
