@@ -186,8 +186,12 @@ pub(super) async fn accept(shared: &Arc<Shared>, c: Connect, info: &ConnectionIn
         .properties
         .maximum_packet_size
         .map_or(usize::MAX, |m| m as usize);
+    // Outbound aliases cost a map entry each: use at most as many as we accept inbound.
     let alias_max = if settings.outbound_topic_aliases {
-        c.properties.topic_alias_maximum.unwrap_or(0)
+        c.properties
+            .topic_alias_maximum
+            .unwrap_or(0)
+            .min(settings.topic_alias_maximum)
     } else {
         0
     };

@@ -53,7 +53,8 @@ pub struct BrokerSettings {
     /// Topic Alias Maximum announced to MQTT 5 clients (aliases they may use towards us).
     /// Default 64; 0 disables inbound aliases.
     pub topic_alias_maximum: u16,
-    /// Whether to assign topic aliases on PUBLISHes we send to MQTT 5 clients that allow them.
+    /// Whether to assign topic aliases on PUBLISHes we send to MQTT 5 clients that allow them
+    /// (at most min(client's Topic Alias Maximum, `topic_alias_maximum`) per connection).
     /// Default true.
     pub outbound_topic_aliases: bool,
     /// PUBLISH packets per second one client may send; 0 = unlimited (default). Above the rate the
