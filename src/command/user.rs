@@ -123,7 +123,7 @@ fn run(verb: Verb, call: &Call<'_>) -> Result<Reply, Failure> {
             let data = serde_json::to_value(&users).unwrap_or_default();
             Reply::ok(cmd, format!("{n} user(s)")).with_data(data)
         }
-        _ => unreachable!("not a user verb: {verb:?}"),
+        _ => Reply::fail(cmd, format!("-{} is not a user verb", verb.name())),
     };
     Ok(reply)
 }
