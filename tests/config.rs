@@ -151,7 +151,7 @@ fn load_error_from_a_file_names_the_key() {
     assert!(matches!(e, ConfigError::Invalid { .. }));
     assert_eq!(
         e.to_string(),
-        "sys.interval_secs: must be at least 1 seconds, got 0"
+        "sys.interval_secs: must be at least 1 second, got 0"
     );
 }
 

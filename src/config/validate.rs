@@ -11,9 +11,15 @@ fn at_least<T: PartialOrd + std::fmt::Display + Copy>(
     unit: &str,
 ) -> Result<(), ConfigError> {
     if value < min {
+        // "at least 1 second", "at least 1024 bytes"
+        let min_text = min.to_string();
+        let unit = match unit.strip_suffix('s') {
+            Some(singular) if min_text == "1" => singular,
+            _ => unit,
+        };
         return Err(ConfigError::invalid(
             key,
-            format!("must be at least {min}{unit}, got {value}"),
+            format!("must be at least {min_text}{unit}, got {value}"),
         ));
     }
     Ok(())
