@@ -246,3 +246,38 @@ async fn each_verb_checks_its_own_scope() {
     ok(um.cmd("-status").await, "Status");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn mqtt311_commands_and_dollar_response_topics() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    // mosquitto_pub's default protocol: a 3.1.1 client, reply on the output topic only.
+    let mut o = v4_options(&h.hub, "v4root");
+    o.set_credentials("root", ROOT_PW);
+    let (v4, _) = v4_connect(o).await;
+    v4.client
+        .publish(
+            "$SYS/Coreflux/Command",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            "-setEnv FROM=v4 -requestId v4-1",
+        )
+        .await
+        .unwrap();
+    let r = ok(op.reply().await, "SetEnv");
+    assert_eq!(r["requestId"], "v4-1");
+
+    // A Response Topic inside $SYS is never answered (a reply must not impersonate the hub's
+    // own topics); the output topic still gets the reply.
+    let mut req = h.v5_as("dollar", "root", ROOT_PW).await;
+    req.subscribe("$SYS/Coreflux/Fake", Q5::AtLeastOnce).await;
+    let props = PublishProperties {
+        response_topic: Some("$SYS/Coreflux/Fake".into()),
+        ..Default::default()
+    };
+    send_command(&req, "-listEnv", Some(props)).await;
+    let r = ok(op.reply().await, "ListEnv");
+    assert_eq!(r["data"], json!({"FROM": "v4"}));
+    req.expect_no_publish(Duration::from_millis(300)).await;
+    h.shutdown().await;
+}
