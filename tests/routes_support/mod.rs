@@ -175,3 +175,161 @@ pub fn bridge_text(name: &str, port: u16, version: u8, mappings: &[(&str, &str, 
     }
     t
 }
+
+/// A Mosquitto broker run as a child process on 127.0.0.1:`port`, with persistence in `dir`
+/// (so a graceful stop and start keeps sessions and queued messages, like a real cloud).
+pub struct Mosquitto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+/// The mosquitto binary, if installed.
+pub fn mosquitto_binary() -> Option<std::path::PathBuf> {
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl Mosquitto {
+    /// Starts mosquitto and waits until it accepts connections.
+    pub async fn start(bin: &std::path::Path, port: u16, dir: &std::path::Path) -> Mosquitto {
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\nmax_queued_messages 200000\nlog_dest none\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto starts");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mosquitto did not listen on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Mosquitto { child, port }
+    }
+
+    /// SIGTERM (mosquitto saves its persistence file) and wait for the exit.
+    pub fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A subscriber (rumqttc, MQTT 3.1.1) that records what it receives with the arrival time, and
+/// keeps reconnecting (persistent session) across a broker restart.
+pub struct Collector {
+    pub got: Arc<Mutex<Vec<(String, Vec<u8>, std::time::Instant)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Collector {
+    /// Connects as `id` with a persistent session and subscribes to `filter` at `qos`; returns
+    /// once the SUBACK arrived.
+    pub async fn start(port: u16, id: &str, filter: &str, qos: rumqttc::QoS) -> Collector {
+        let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_clean_session(false);
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_inflight(1000);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 1000);
+        client.subscribe(filter, qos).await.unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let (subacked_tx, subacked_rx) = tokio::sync::oneshot::channel();
+        let mut subacked_tx = Some(subacked_tx);
+        let task = tokio::spawn(async move {
+            let _client = client;
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        sink.lock().push((
+                            p.topic.clone(),
+                            p.payload.to_vec(),
+                            std::time::Instant::now(),
+                        ));
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        if let Some(tx) = subacked_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), subacked_rx)
+            .await
+            .expect("SUBACK from the collector's broker")
+            .unwrap();
+        Collector { got, task }
+    }
+
+    /// Payloads received on `topic`, in order.
+    pub fn payloads(&self, topic: &str) -> Vec<String> {
+        self.got
+            .lock()
+            .iter()
+            .filter(|(t, _, _)| t == topic)
+            .map(|(_, p, _)| String::from_utf8_lossy(p).into_owned())
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.got.lock().len()
+    }
+
+    /// Waits until at least `n` messages arrived (at most `max`).
+    pub async fn wait_len(&self, n: usize, max: Duration) {
+        let deadline = tokio::time::Instant::now() + max;
+        while self.len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "collector got {} of {n} messages",
+                self.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
