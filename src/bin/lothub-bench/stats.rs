@@ -98,6 +98,9 @@ impl Histogram {
             return 0;
         }
         let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        if rank >= self.count {
+            return self.max;
+        }
         let mut seen = 0;
         for (i, &n) in self.buckets.iter().enumerate() {
             seen += n;
