@@ -1,8 +1,10 @@
 //! # cli: command-line parsing and the offline sub-commands
 //!
 //! Owns the `lothub` command line ([`args`]), the merge of config file and command-line
-//! overrides ([`resolve_config`]), the exit codes, and the start-up of the hub ([`run`]). Must not
-//! reach into broker internals: the hub is started through `app` only.
+//! overrides ([`resolve_config`]), the exit codes, the start-up of the hub ([`run`]: storage,
+//! LOT runtime, `app::Hub`, extra listeners, signals) and `lothub user` ([`user`]). Must not reach
+//! into broker internals: it only uses the public APIs of `app`, `runtime`, `storage`, `command`
+//! and `transport`. Start reading at [`main`], then `run.rs`.
 //!
 //! Exit codes: 0 success; 1 the hub failed while running (e.g. a port already in use); 2 a usage
 //! error or a configuration refused (message on stderr naming the key and the reason).
