@@ -317,7 +317,10 @@ impl Engine {
     /// Starts the worker thread and the timers, and runs every ON START action. Call once,
     /// inside the tokio runtime, after [`Engine::attach`] and the first deployment.
     pub fn start(&self) {
-        let handle = Handle::current();
+        let Ok(handle) = Handle::try_current() else {
+            tracing::error!("Engine::start called outside the tokio runtime: LOT stays stopped");
+            return;
+        };
         let mut state = self.shared.state.lock();
         let Some(jobs) = state.jobs.take() else {
             return;
