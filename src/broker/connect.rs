@@ -47,6 +47,9 @@ pub(super) struct Conn {
     /// QoS 1 acks produced by the current read batch, not yet seen by the client (Receive
     /// Maximum accounting).
     pub unacked_batch: usize,
+    /// The store's durability point that must be reached before the pending output (holding
+    /// PUBACK/PUBREC of publishes that reported store events) is written; 0 when none.
+    pub durable_needed: u64,
 }
 
 /// The outcome of [`accept`].
@@ -235,5 +238,6 @@ pub(super) async fn accept(shared: &Arc<Shared>, c: Connect, info: &ConnectionIn
         out,
         publish_rate,
         unacked_batch: 0,
+        durable_needed: 0,
     }))
 }

@@ -138,7 +138,7 @@ pub(super) async fn serve<S>(broker: Broker, stream: S, info: ConnectionInfo)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = broker.shared.clone();
+    let shared = broker.shared;
     let _tracked = shared.tracker.token();
     let open = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
     let _slot = ConnectionSlot(&shared);
@@ -312,11 +312,12 @@ where
                     Close::TakenOver
                 };
             }
-            r = write_or_flush(&mut io.wr, &conn.out.buf), if out_len > 0 || unflushed => {
+            r = write_when_durable(&shared, conn.durable_needed, &mut io.wr, &conn.out.buf), if out_len > 0 || unflushed => {
                 match r {
                     Err(_) | Ok(Some(0)) => return Close::Lost,
                     Ok(None) => unflushed = false,
                     Ok(Some(n)) => {
+                        conn.durable_needed = 0;
                         conn.out.buf.advance(n);
                         unflushed = true;
                         shared.stats.bytes_sent(n as u64);
@@ -329,7 +330,9 @@ where
                     }
                 }
             }
-            r = io.rd.read_buf(&mut io.inbuf), if out_len < OUT_READ_PAUSE => match r {
+            // No reading while acks wait for durability: the point stays fixed (no starvation)
+            // and the next read takes everything the client pipelined meanwhile.
+            r = io.rd.read_buf(&mut io.inbuf), if out_len < OUT_READ_PAUSE && conn.durable_needed == 0 => match r {
                 Ok(0) | Err(_) => return Close::Lost,
                 Ok(n) => {
                     last_read = Instant::now();
@@ -337,6 +340,9 @@ where
                     shared.stats.bytes_received(n as u64);
                     if let Err(close) = conn.process(&mut io.inbuf, max_packet) {
                         return close;
+                    }
+                    if conn.out.buf.is_empty() {
+                        conn.durable_needed = 0;
                     }
                     io.release_if_empty();
                     conn.drain();
@@ -354,6 +360,20 @@ where
             }
         }
     }
+}
+
+/// [`write_or_flush`], after the store has made durable every event up to `point` (`0`: none):
+/// the batch holds PUBACK/PUBREC of messages that must survive a crash once acknowledged.
+async fn write_when_durable<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    point: u64,
+    wr: &mut W,
+    buf: &[u8],
+) -> std::io::Result<Option<usize>> {
+    if point > 0 {
+        shared.store.wait_durable(point).await;
+    }
+    write_or_flush(wr, buf).await
 }
 
 /// Writes some of `buf` (`Some(n)`), or, when it is empty, flushes what earlier writes left in

@@ -138,10 +138,23 @@ impl Conn {
             || !shared.hooks.authorize_publish(&self.client, &p.topic)
         {
             reason::NOT_AUTHORIZED
-        } else if shared.accept_publish(p, Some(&self.client)) == 0 {
-            reason::NO_MATCHING_SUBSCRIBERS
         } else {
-            reason::SUCCESS
+            // The ack below may only be written once what routing reported to the store is
+            // durable (docs/storage.md, "Durability"); the point is read before and after so a
+            // publish that reported nothing does not wait.
+            let before = shared.store.durable_point();
+            let delivered = shared.accept_publish(p, Some(&self.client));
+            if qos != QoS::AtMostOnce {
+                let after = shared.store.durable_point();
+                if after > before {
+                    self.durable_needed = self.durable_needed.max(after);
+                }
+            }
+            if delivered == 0 {
+                reason::NO_MATCHING_SUBSCRIBERS
+            } else {
+                reason::SUCCESS
+            }
         };
         let mut ack = PubAck::new(pkid);
         if self.version.is_v5() {

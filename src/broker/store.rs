@@ -23,6 +23,11 @@
 //! errors (the broker could not do anything better with them). [`Store::flush`] makes every
 //! event reported so far durable; graceful shutdown calls it last.
 //!
+//! Acknowledgements wait for durability: after routing a QoS 1/2 PUBLISH the broker reads
+//! [`Store::durable_point`]; if routing reported events, the connection awaits
+//! [`Store::wait_durable`] once before writing its output batch (all acks of one read share one
+//! group commit) and does not read more until then.
+//!
 //! Start reading at [`Store`]; [`MemoryStore`] is the reference implementation (and the one tests
 //! use to check that a restarted hub gets its state back); [`NoopStore`] is the default.
 
@@ -30,6 +35,8 @@ use crate::protocol::packet::{Properties, QoS, SubscriptionOptions};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use thiserror::Error;
 
 /// A failure to load or flush persisted state.
@@ -141,6 +148,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every event reported so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// A point covering every event reported so far; pass it to [`Store::wait_durable`]. `0`
+    /// (the default, for stores without a durability delay) means nothing to wait for.
+    fn durable_point(&self) -> u64 {
+        0
+    }
+
+    /// Resolves once every event up to `point` is durable (or lost to a failed commit, which the
+    /// store logs). The broker awaits it before sending the PUBACK/PUBREC of a QoS 1/2 PUBLISH
+    /// whose routing reported events, so an acknowledged message survives a crash. Must not
+    /// block a thread. The default is ready at once.
+    fn wait_durable(&self, point: u64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let _ = point;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A store that keeps nothing: the default when no data directory is configured.

@@ -550,4 +550,17 @@ impl Store for RedbStore {
             None => Ok(()),
         }
     }
+
+    /// The broker holds PUBACK/PUBREC until this point is committed (group commit: every ack
+    /// of a window shares one fsync).
+    fn durable_point(&self) -> u64 {
+        self.shared.pending.lock().accepted
+    }
+
+    fn wait_durable(
+        &self,
+        point: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(RedbStore::wait_durable(self, point))
+    }
 }
