@@ -154,6 +154,20 @@ impl Broker {
         connection::serve(self.clone(), stream, info).await;
     }
 
+    /// Spawns [`Broker::serve_connection`] as a task that graceful shutdown waits for, and that
+    /// releases its handle on the broker before shutdown sees it end (so that a stopped hub
+    /// holds no reference to its hooks and store). Listeners should use this rather than
+    /// `tokio::spawn`.
+    pub fn spawn_connection<S>(&self, stream: S, info: ConnectionInfo)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let broker = self.clone();
+        self.shared
+            .tracker
+            .spawn(async move { connection::serve(broker, stream, info).await });
+    }
+
     /// Publishes a message from the hub itself (the `$SYS` task, the LOT runtime): authorization
     /// hooks are not asked, `on_publish` observes it. Returns the number of sessions it was
     /// queued for.

@@ -69,7 +69,6 @@ pub async fn serve_tcp(listener: TcpListener, broker: Broker, admission: Arc<Adm
             listener: name.clone(),
             tls_identity: None,
         };
-        let broker = broker.clone();
-        tokio::spawn(async move { broker.serve_connection(socket, info).await });
+        broker.spawn_connection(socket, info);
     }
 }
