@@ -13,8 +13,10 @@
 //! | [`store`] | [`Store`]: the persistence interface; [`NoopStore`], [`MemoryStore`] |
 //! | [`session`] | one client id's state: subscriptions, queue, inflight |
 //! | `registry` | client id -> session, attach / takeover / expiry, and the fan-out of a PUBLISH |
-//! | `connection` | the life of one connection: CONNECT, the read/write loop, the goodbye |
+//! | `connection` | the life of one connection: CONNECT deadline, the read/write loop, the goodbye |
+//! | `connect` | CONNECT -> CONNACK: client id, keep-alive, expiry, authentication, takeover |
 //! | `inbound`, `outbound` | packets from the client; queued messages to the client |
+//! | `will` | will messages, with MQTT 5 Will Delay Interval |
 //! | `trie`, `retained`, `sys`, `ratelimit` | subscription tree, retained store, counters, rate limits |
 //!
 //! Start reading at [`Broker::serve_connection`], then `connection`.
