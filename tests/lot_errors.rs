@@ -157,7 +157,7 @@ fn invalid_topic_filters() {
     let e = first("DEFINE RULE R WITH PRIORITY 100 FOR Publish TO TOPIC \"a/#/b\" ALLOW");
     assert_at(&e, 1, 54, "invalid topic filter");
     let e = first("DEFINE ACTION A ON TOPIC \"a+\" DO\n    SET \"a\" WITH 1");
-    assert_at(&e, 1, 26, "+ must be a whole level");
+    assert_at(&e, 1, 26, "'+' must occupy a whole topic level");
 }
 
 #[test]

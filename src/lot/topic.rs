@@ -1,53 +1,23 @@
 //! # lot::topic: MQTT topic name and filter validation for LOT's compile-time checks
 //!
-//! A small private validator (the protocol module's own lives elsewhere and must not be a
-//! dependency of this pure module's checks). Rules from MQTT 3.1.1 §4.7 / MQTT 5 §4.7:
-//! topics are at least one character, at most 65,535 bytes, contain no NUL; in a filter `#` is
-//! alone in the last level and `+` is alone in its level; a topic name holds no wildcard.
+//! Thin wrappers over `protocol::topic` (pure, like this module) that phrase its errors for LOT
+//! users. Rules from MQTT 3.1.1 §4.7 / MQTT 5 §4.7: topics are at least one character, at most
+//! 65,535 bytes, contain no NUL; in a filter `#` is alone in the last level and `+` is alone in
+//! its level; a topic name holds no wildcard.
 
-const MAX_LEN: usize = 65_535;
+use crate::protocol::topic::{TopicLimits, validate_topic_filter, validate_topic_name};
 
-fn common(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("a topic cannot be empty".into());
-    }
-    if topic.len() > MAX_LEN {
-        return Err("a topic is limited to 65535 bytes".into());
-    }
-    if topic.contains('\0') {
-        return Err("a topic cannot contain the NUL character".into());
-    }
-    Ok(())
-}
-
-/// Checks an MQTT topic filter (`a/+/c`, `a/#`).
+/// Checks an MQTT topic filter (`a/+/c`, `a/#`) with the broker's own validator, so LOT accepts
+/// exactly the filters the hub accepts.
 pub(crate) fn check_filter(filter: &str) -> Result<(), String> {
-    common(filter)?;
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
-            return Err(format!(
-                "invalid topic filter \"{filter}\": # must be a whole level and the last one"
-            ));
-        }
-        if level.contains('+') && *level != "+" {
-            return Err(format!(
-                "invalid topic filter \"{filter}\": + must be a whole level"
-            ));
-        }
-    }
-    Ok(())
+    validate_topic_filter(filter, &TopicLimits::default())
+        .map_err(|e| format!("invalid topic filter \"{filter}\": {e}"))
 }
 
-/// Checks an MQTT topic name (no wildcards).
+/// Checks an MQTT topic name (no wildcards) with the broker's own validator.
 pub(crate) fn check_name(topic: &str) -> Result<(), String> {
-    common(topic)?;
-    if topic.contains(['+', '#']) {
-        return Err(format!(
-            "invalid topic \"{topic}\": wildcards (+ and #) are not allowed here"
-        ));
-    }
-    Ok(())
+    validate_topic_name(topic, &TopicLimits::default())
+        .map_err(|e| format!("invalid topic \"{topic}\": {e}"))
 }
 
 /// The wildcard levels of a filter, in order (`'+'` or `'#'`).

@@ -21,7 +21,7 @@ pub fn level(topic: &str, n: u32) -> Option<&str> {
 /// (including the parent level itself), and a filter starting with a wildcard does not match a
 /// topic starting with `$` (§4.7.2).
 pub fn matches(filter: &str, topic: &str) -> bool {
-    captures(filter, topic, |_| {})
+    crate::protocol::topic::matches(filter, topic)
 }
 
 /// As [`matches`], calling `capture` with the index (0-based) of each topic level matched by a `+`.
