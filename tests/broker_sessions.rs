@@ -312,3 +312,26 @@ async fn will_delay_is_capped_by_the_session_expiry() {
     );
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn clean_start_discards_an_offline_session_and_its_gauge() {
+    let hub = start_hub().await;
+    let (mut c, _) = Raw::connect_with(
+        &hub,
+        Packet::Connect(Box::new(connect_opts("gauge", V311, false))),
+    )
+    .await;
+    raw_subscribe(&mut c, "g/#", QoS::AtLeastOnce).await;
+    drop(c);
+    let stats = hub.broker().stats();
+    eventually("one offline session", || stats.clients_disconnected() == 1).await;
+    let (_c, ack) = Raw::connect_with(
+        &hub,
+        Packet::Connect(Box::new(connect_opts("gauge", V311, true))),
+    )
+    .await;
+    assert!(matches!(ack, Packet::ConnAck(a) if !a.session_present));
+    assert_eq!(stats.clients_disconnected(), 0);
+    assert_eq!(stats.clients_connected(), 1);
+    hub.shutdown().await;
+}

@@ -161,7 +161,9 @@ pub(super) async fn accept(shared: &Arc<Shared>, c: Connect, info: &ConnectionIn
     let attached = shared
         .registry
         .attach(shared, client_id, c.clean_start, expiry, kick.clone());
-    if attached.was_offline && attached.session_present {
+    // An offline persistent session was resumed or discarded: either way it no longer counts
+    // as a disconnected client.
+    if attached.was_offline {
         shared.stats.offline_session_gone();
     }
     shared.stats.client_connected();
