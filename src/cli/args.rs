@@ -32,6 +32,11 @@ pub struct Cli {
     #[arg(long, value_name = "PW")]
     pub root_password: Option<String>,
 
+    /// If the data file is corrupt or unreadable, move it aside (lothub.redb.corrupt-<time>)
+    /// and start with an empty one. A readable data file is left alone.
+    #[arg(long)]
+    pub recover: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -53,6 +58,27 @@ pub enum Command {
     User {
         #[command(subcommand)]
         action: super::user::UserCommand,
+    },
+    /// Write the configuration of a stopped hub (users, LOT definitions, env, sealed secrets)
+    /// to FILE as one JSON document.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Data directory of the stopped hub. Default: `data_dir` of the embedded config.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Replace the configuration of a stopped hub with a backup FILE, in one transaction.
+    Restore {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Data directory to restore into (new or empty unless --force).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Restore into a directory that already holds data (its configuration is replaced;
+        /// retained messages and sessions stay).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Owns the `lothub` command line ([`args`]), the merge of config file and command-line
 //! overrides ([`resolve_config`]), the exit codes, the start-up of the hub ([`run`]: storage,
-//! LOT runtime, `app::Hub`, extra listeners, signals) and `lothub user` ([`user`]). Must not reach
+//! LOT runtime, `app::Hub`, extra listeners, signals), `lothub user` ([`user`]) and
+//! `lothub backup|restore` and `--recover` ([`backup`]). Must not reach
 //! into broker internals: it only uses the public APIs of `app`, `runtime`, `storage`, `command`
 //! and `transport`. Start reading at [`main`], then `run.rs`.
 //!
@@ -10,6 +11,7 @@
 //! error or a configuration refused (message on stderr naming the key and the reason).
 
 mod args;
+pub mod backup;
 mod run;
 pub mod user;
 
@@ -46,6 +48,14 @@ pub fn main() -> i32 {
             action: LotCommand::Check { files },
         }) => crate::lot::cli_check(files),
         Some(Command::User { action }) => user::run(action),
+        Some(Command::Backup { file, data_dir }) => {
+            backup::run_backup(file, &data_dir_or_default(data_dir))
+        }
+        Some(Command::Restore {
+            file,
+            data_dir,
+            force,
+        }) => backup::run_restore(file, &data_dir_or_default(data_dir), *force),
         None => start(&cli),
     }
 }
@@ -79,6 +89,21 @@ fn start(cli: &Cli) -> i32 {
         eprintln!("lothub: invalid configuration: {message}");
         return EXIT_CONFIG;
     }
+    if cli.recover {
+        match backup::recover(&config.data_dir) {
+            Ok(Some(aside)) => eprintln!(
+                "lothub: --recover: moved the unreadable data file aside to {}; starting with an empty one",
+                aside.display()
+            ),
+            Ok(None) => {
+                eprintln!("lothub: --recover: the data file is readable; nothing to recover")
+            }
+            Err(message) => {
+                eprintln!("lothub: --recover: {message}");
+                return 1;
+            }
+        }
+    }
     match run_hub(config) {
         Ok(()) => 0,
         Err(e) => {
@@ -86,6 +111,11 @@ fn start(cli: &Cli) -> i32 {
             1
         }
     }
+}
+
+/// `--data-dir` of an offline sub-command, else `data_dir` of the embedded configuration.
+fn data_dir_or_default(dir: &Option<std::path::PathBuf>) -> std::path::PathBuf {
+    dir.clone().unwrap_or_else(|| Config::default().data_dir)
 }
 
 /// The configuration the hub runs with: the config file (or the embedded default) with the
