@@ -333,3 +333,27 @@ async fn wall_clock_triggers_fire_at_their_local_time() {
     );
     lot.shutdown().await;
 }
+
+#[tokio::test]
+async fn get_topic_sees_a_value_retained_before_deployment() {
+    let lot = start_lot("").await;
+    let mut c = lot.client("c").await;
+    subscribe_all(&mut c, &["cfg/setpoint", "out"]).await;
+    c.client
+        .publish(
+            "cfg/setpoint",
+            rumqttc::QoS::AtLeastOnce,
+            true,
+            b"42".to_vec(),
+        )
+        .await
+        .unwrap();
+    // Routed (and so retained) before anything that reads it is deployed.
+    assert_eq!(next(&mut c).await, ("cfg/setpoint".into(), "42".into()));
+    lot.deploy(
+        "DEFINE ACTION Read\nON TOPIC \"go\" DO\n    PUBLISH TOPIC \"out\" WITH GET TOPIC \"cfg/setpoint\"\n",
+    );
+    send(&c, "go", "now").await;
+    assert_eq!(next(&mut c).await, ("out".into(), "42".into()));
+    lot.shutdown().await;
+}

@@ -217,6 +217,18 @@ impl Broker {
         })
     }
 
+    /// The payload of the unexpired retained message on `topic`, if any. Lets the LOT runtime's
+    /// `GET TOPIC` see retained values stored before its definitions were deployed (or loaded
+    /// from the store at start).
+    pub fn retained_payload(&self, topic: &str) -> Option<bytes::Bytes> {
+        let now = tokio::time::Instant::now();
+        let retained = self.shared.retained.read();
+        retained
+            .get(topic)
+            .filter(|m| !m.is_expired(now))
+            .map(|m| m.publish.payload.clone())
+    }
+
     /// Loads retained messages and persistent sessions from the store. Call once, before any
     /// listener accepts a connection.
     pub fn load_from_store(&self) -> Result<(), BrokerError> {

@@ -161,7 +161,7 @@ impl Context for HubContext<'_> {
     }
 
     fn get_topic(&self, topic: &str) -> Option<Bytes> {
-        self.shared.values.get(topic)
+        self.shared.last_value(topic)
     }
 
     fn keep_topic(&mut self, topic: &str, payload: Bytes) {

@@ -376,7 +376,7 @@ impl Engine {
 
     /// The last value the engine holds for `topic` (what GET TOPIC would read).
     pub fn last_value(&self, topic: &str) -> Option<Bytes> {
-        self.shared.values.get(topic)
+        self.shared.last_value(topic)
     }
 
     /// Brings timers in line with `program`; `previous` is None at start (every ON START action
@@ -445,6 +445,14 @@ impl Shared {
             }
             Err(TrySendError::Disconnected(_)) => {}
         }
+    }
+
+    /// Spec §5 `GET TOPIC`: the last value the hub saw on `topic` (published or kept), else its
+    /// retained message (which may predate every deployment, or come from the store at start).
+    fn last_value(&self, topic: &str) -> Option<Bytes> {
+        self.values
+            .get(topic)
+            .or_else(|| self.broker.get()?.retained_payload(topic))
     }
 
     /// Publishes through the broker with `chain` as the publishing chain (loop protection).
