@@ -17,6 +17,7 @@
 //! | [`transport`] | listeners and the byte streams (TCP today) fed to the broker's connection code | MQTT semantics |
 //! | [`config`] | the TOML config: parsing, defaults, validation | everything else |
 //! | [`command`] | `$SYS/Coreflux/Command`: command text -> verb -> runtime call -> JSON reply | storage, broker internals |
+//! | [`metrics`] | the optional Prometheus endpoint: `/metrics` over a tiny HTTP/1.1 server | broker internals (reads public stats only) |
 //! | [`cli`] | command-line parsing and the offline sub-commands | broker internals |
 //! | [`app`] | wiring: config -> broker + listeners + shutdown | protocol details |
 //!
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod lot;
+pub mod metrics;
 pub mod protocol;
 pub mod runtime;
 pub mod storage;
