@@ -4,6 +4,7 @@
 //!
 //! Config keys read elsewhere or not yet used by the running hub are listed in
 //! [`not_yet_applied`], which logs a warning for each one set, so an operator is never misled.
+//! `metrics.bind` starts the Prometheus endpoint ([`crate::metrics`]) next to the listeners.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use crate::broker::BrokerSettings;
 use crate::broker::ratelimit::IpFilter;
 use crate::command::{CLIENT_SYS_TOPICS, Commands};
 use crate::config::{Config, ListenerConfig, ListenerKind};
+use crate::metrics::{MetricsServer, Sources};
 use crate::runtime::{Runtime, RuntimeSettings};
 use crate::storage::{RedbStore, Storage};
 use crate::transport::accept::{
@@ -118,12 +120,9 @@ pub fn hub_options(config: &Config) -> anyhow::Result<HubOptions> {
 
 /// Keys that parse and validate but that the running hub does not act on yet (their subsystems
 /// arrive with later issues). Each set one is worth a warning at start.
-fn not_yet_applied(config: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if config.metrics.bind.is_some() {
-        keys.push("metrics.bind (the Prometheus endpoint is not implemented yet)");
-    }
-    keys
+/// None today: `metrics.bind`, the last one, is served by [`crate::metrics`].
+fn not_yet_applied(_config: &Config) -> Vec<&'static str> {
+    Vec::new()
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -133,7 +132,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (runtime, store) = open_state(&config)?;
     let mut options = HubOptions {
         hooks: runtime.hooks(),
-        store,
+        store: store.clone(),
         ..hub_options(&config)?
     };
     // Clients may publish into `$SYS/` only to the command topics (rules decide who).
@@ -155,6 +154,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     {
         let addr = attach_listener(&mut hub, listener, &config, &runtime).await?;
         listeners.push(format!("{}:{addr}", listener.kind));
+    }
+    if let Some(bind) = config.metrics.bind {
+        let sources = Sources::new(hub.broker())
+            .with_runtime(runtime.clone())
+            .with_store(store);
+        let server = MetricsServer::bind(bind, sources).await?;
+        listeners.push(format!("metrics:http://{}/metrics", server.local_addr()?));
+        let shutdown = hub.broker().shutdown_token();
+        hub.spawn(server.serve(shutdown));
     }
     tracing::info!(
         listeners = %listeners.join(", "),
@@ -411,9 +419,9 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_keys_are_reported() {
+    fn metrics_bind_is_applied_not_warned_about() {
         assert!(not_yet_applied(&Config::default()).is_empty());
         let c = config("[metrics]\nbind = \"127.0.0.1:9000\"\n");
-        assert_eq!(not_yet_applied(&c).len(), 1);
+        assert!(not_yet_applied(&c).is_empty());
     }
 }

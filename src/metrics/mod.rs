@@ -22,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
 use crate::runtime::Runtime;
@@ -134,12 +135,19 @@ impl MetricsServer {
     }
 
     /// Accepts until `shutdown` is cancelled; each connection runs in its own task, which also
-    /// ends at shutdown.
+    /// ends at shutdown; returns once they have all ended.
     pub async fn serve(self, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        // Connection tasks hold the sources (runtime, store): shutdown waits for them so that
+        // nothing keeps the data file open once this returns.
+        let tasks = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => {
+                    tasks.close();
+                    tasks.wait().await;
+                    return;
+                }
                 accepted = self.listener.accept() => accepted,
             };
             let (stream, peer) = match accepted {
@@ -156,7 +164,7 @@ impl MetricsServer {
                 continue;
             };
             let (sources, shutdown) = (self.sources.clone(), shutdown.clone());
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let _slot = slot;
                 tokio::select! {
                     () = shutdown.cancelled() => {}
