@@ -293,3 +293,29 @@ async fn flag_changes_apply_to_cached_delivery_decisions() {
     assert_eq!(&got.payload[..], b"yes");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn cached_publish_decisions_under_many_rules_follow_rule_changes() {
+    let h = start_default_runtime_hub().await;
+    // Twenty wildcard-first rules make the Publish scope costly: its decisions are cached.
+    let many: String = (0..20)
+        .map(|i| {
+            format!(
+                "DEFINE RULE Wild{i} WITH PRIORITY {} FOR Publish TO TOPIC \"+/nomatch{i}/#\" DENY\n",
+                1000 + i
+            )
+        })
+        .collect();
+    h.deploy(&many).await;
+    let (mut c, _) = v5_connect(v5_options(&h.hub, "c")).await;
+    assert_ne!(c.puback("line/1", "x").await, PubAckReason::NotAuthorized);
+    assert_ne!(c.puback("line/1", "x").await, PubAckReason::NotAuthorized);
+    assert_eq!(
+        c.puback("a/nomatch3/z", "x").await,
+        PubAckReason::NotAuthorized
+    );
+    h.deploy("DEFINE RULE NoLine WITH PRIORITY 500 FOR Publish TO TOPIC \"line/#\" DENY")
+        .await;
+    assert_eq!(c.puback("line/1", "x").await, PubAckReason::NotAuthorized);
+    h.shutdown().await;
+}

@@ -15,7 +15,7 @@
 //! | `deploy.rs` | `deploy` / `remove` / `remove_all` / `restore_rules` / `list`: durable, then live |
 //! | `users.rs` | users (`add_user`, flags, groups...), env and secrets, `authenticate` |
 //! | `rules.rs` | the rule index, `TO TOPIC` matching and covering, seed rules |
-//! | `cache.rs` | the per (client, topic) delivery decision cache |
+//! | `cache.rs` | the per (client, topic) decision cache (deliveries; publishes under many rules) |
 //! | `sys.rs` | the retained `$SYS/Coreflux/...` topics |
 //!
 //! Start reading at [`Runtime::new`] (seeding and loading happen there, before any listener
@@ -141,6 +141,16 @@ struct Inner {
     routes: Routes,
     verify: VerifyCache,
     delivery: DecisionCache,
+    /// Publish decisions, used only for scopes with many candidate rules.
+    publish_cache: DecisionCache,
+}
+
+/// Whether a check goes through a decision cache.
+#[derive(Clone, Copy)]
+enum Caching<'a> {
+    Never,
+    IfCostly(&'a DecisionCache),
+    Always(&'a DecisionCache),
 }
 
 impl std::fmt::Debug for Runtime {
@@ -172,6 +182,7 @@ impl Runtime {
                 commands: OnceLock::new(),
                 verify: VerifyCache::default(),
                 delivery: DecisionCache::new(),
+                publish_cache: DecisionCache::new(),
             }),
         };
         runtime.seed()?;
@@ -264,11 +275,40 @@ impl Runtime {
         mode: TopicMode,
         topic: Option<&str>,
     ) -> bool {
+        self.check_cached(client, scope, mode, topic, Caching::Never)
+    }
+
+    /// [`Runtime::check`] through a decision cache: `Always` (deliveries, spec §2.5), or
+    /// `IfCostly` (publishes: only when the scope's index says a check may walk many rules; a
+    /// few rules are evaluated faster than a cache lookup).
+    fn check_cached(
+        &self,
+        client: &ClientInfo,
+        scope: Scope,
+        mode: TopicMode,
+        topic: Option<&str>,
+        caching: Caching<'_>,
+    ) -> bool {
         if is_root(client.username.as_deref()) {
             return true;
         }
+        // Loaded before the snapshot is read: a change swaps first and bumps after, so a
+        // decision is never stored under an epoch newer than the rules it was made with.
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
         // Read guards, not `Arc` clones: evaluation is short and never blocks, and writers only
-        // swap a pointer. An anonymous client needs no user lookup at all.
+        // swap a pointer.
+        let deployed = self.inner.deployed.read();
+        let cache = match (caching, topic) {
+            (Caching::Always(c), Some(t)) => Some((c, t)),
+            (Caching::IfCostly(c), Some(t)) if deployed.index.is_costly(scope) => Some((c, t)),
+            _ => None,
+        };
+        if let Some((c, t)) = cache
+            && let Some(allow) = c.get(client, t, epoch)
+        {
+            return allow;
+        }
+        // An anonymous client needs no user lookup at all.
         let user = client.username.as_deref();
         let users = user.map(|_| self.inner.users.read());
         let view = user.zip(users.as_ref()).and_then(|(u, map)| map.get(u));
@@ -280,11 +320,11 @@ impl Runtime {
             ip: Some(client.peer.ip()),
             topic,
         };
-        self.inner
-            .deployed
-            .read()
-            .index
-            .decide(scope, mode, &subject)
+        let allow = deployed.index.decide(scope, mode, &subject);
+        if let Some((c, t)) = cache {
+            c.put(client, t, epoch, allow);
+        }
+        allow
     }
 
     /// Swaps in `next` and tells everyone: cache epoch, engine, `$SYS` topics. Called with the
@@ -368,7 +408,13 @@ impl Hooks for Runtime {
         match rules::publish_scope(topic) {
             // The hub's own `$SYS/` topics: nobody publishes there, root included.
             None => false,
-            Some(scope) => self.check(client, scope, TopicMode::Name, Some(topic)),
+            Some(scope) => self.check_cached(
+                client,
+                scope,
+                TopicMode::Name,
+                Some(topic),
+                Caching::IfCostly(&self.inner.publish_cache),
+            ),
         }
     }
 
@@ -391,21 +437,13 @@ impl Hooks for Runtime {
     }
 
     fn authorize_delivery(&self, client: &ClientInfo, topic: &str) -> bool {
-        if is_root(client.username.as_deref()) {
-            return true;
-        }
-        let epoch = self.inner.epoch.load(Ordering::Acquire);
-        if let Some(allow) = self.inner.delivery.get(client, topic, epoch) {
-            return allow;
-        }
-        let allow = self.check(
+        self.check_cached(
             client,
             rules::subscribe_scope(topic),
             TopicMode::Name,
             Some(topic),
-        );
-        self.inner.delivery.put(client, topic, epoch, allow);
-        allow
+            Caching::Always(&self.inner.delivery),
+        )
     }
 
     fn on_publish(&self, observation: &PublishObservation<'_>) {

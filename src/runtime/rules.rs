@@ -68,7 +68,13 @@ struct ScopeRules {
     by_first: HashMap<Box<str>, Vec<u32>, ahash::RandomState>,
     /// Positions of the rules with no pattern or a pattern starting with `+` / `#`, ascending.
     general: Vec<u32>,
+    /// Whether a check may walk more than [`CHEAP_CANDIDATES`] rules (then decisions are worth
+    /// caching per client and topic).
+    costly: bool,
 }
+
+/// Up to this many candidate rules per check, evaluating is about as cheap as a cache lookup.
+const CHEAP_CANDIDATES: usize = 8;
 
 /// Every deployed rule, indexed by scope (built once per snapshot).
 #[derive(Debug, Default)]
@@ -110,8 +116,15 @@ impl RuleIndex {
                     _ => s.general.push(pos),
                 }
             }
+            let widest = s.by_first.values().map(Vec::len).max().unwrap_or(0);
+            s.costly = s.general.len() + widest > CHEAP_CANDIDATES;
         }
         RuleIndex { scopes }
+    }
+
+    /// Whether checks of `scope` may walk many rules (see [`CHEAP_CANDIDATES`]).
+    pub fn is_costly(&self, scope: Scope) -> bool {
+        self.scopes.get(scope as usize).is_some_and(|s| s.costly)
     }
 
     /// How many rules the scope holds.
