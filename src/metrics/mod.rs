@@ -42,7 +42,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Errors of the endpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("cannot listen on {addr} for metrics: {source}")]
+    #[error("cannot listen on {addr} for metrics")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
