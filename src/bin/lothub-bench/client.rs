@@ -1,9 +1,10 @@
-//! A minimal MQTT client over a raw tokio `TcpStream`, built on `lothub::protocol`'s codec so the
+//! A minimal MQTT client over a raw tokio TCP or TLS stream (`stream.rs`), built on `lothub::protocol`'s codec so the
 //! load generator spends its CPU on the traffic, not on a client library's machinery.
 //!
 //! Only what the scenarios need: CONNECT/CONNACK, SUBSCRIBE/SUBACK, and a buffered packet
 //! reader; publishing loops encode straight into their own write buffers (see `scenario.rs`).
 
+use crate::stream::{Dialer, Stream, send_all};
 use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
 use lothub::protocol::packet::{
@@ -13,7 +14,6 @@ use lothub::protocol::packet::{
 use lothub::protocol::{decode, encode};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Largest packet the bench accepts from a broker.
 const MAX_PACKET: usize = 1 << 20;
@@ -21,20 +21,22 @@ const MAX_PACKET: usize = 1 << 20;
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub rbuf: BytesMut,
     pub version: ProtocolVersion,
 }
 
 impl Conn {
-    /// Opens a TCP connection, sends CONNECT (clean start, keep-alive 120 s) and waits for a
-    /// successful CONNACK.
-    pub async fn connect(addr: &str, client_id: &str, version: ProtocolVersion) -> Result<Conn> {
-        let stream = tokio::time::timeout(HANDSHAKE, TcpStream::connect(addr))
+    /// Opens a TCP (or, with `--tls`, TLS) connection, sends CONNECT (clean start, keep-alive
+    /// 120 s) and waits for a successful CONNACK.
+    pub async fn connect(
+        dialer: &Dialer,
+        client_id: &str,
+        version: ProtocolVersion,
+    ) -> Result<Conn> {
+        let stream = tokio::time::timeout(HANDSHAKE, dialer.connect())
             .await
-            .context("TCP connect timed out")?
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_nodelay(true)?;
+            .context("connect timed out")??;
         let mut conn = Conn {
             stream,
             rbuf: BytesMut::with_capacity(4096),
@@ -61,7 +63,7 @@ impl Conn {
     pub async fn send(&mut self, packet: &Packet) -> Result<()> {
         let mut buf = BytesMut::new();
         encode(packet, self.version, &mut buf)?;
-        self.stream.write_all(&buf).await?;
+        send_all(&mut self.stream, &buf).await?;
         Ok(())
     }
 

@@ -1,18 +1,19 @@
 //! `lothub-bench`: an MQTT load generator for comparing brokers on one machine.
 //!
-//! It speaks MQTT through `lothub::protocol`'s codec over raw tokio `TcpStream`s (no client
-//! library), pipelines and batches its writes, stamps every payload with a publisher id, a
+//! It speaks MQTT through `lothub::protocol`'s codec over raw tokio TCP streams, or TLS with
+//! `--tls --cafile PATH` (no client library), pipelines and batches its writes, stamps every payload with a publisher id, a
 //! sequence number and a send time, and reports throughput, latency percentiles, lost and
 //! duplicated messages, and the CPU and memory of both the broker (`--pid`) and itself.
 //!
 //! Layout: `main.rs` (command line), `scenario.rs` (the tasks and scenarios), `client.rs` (the
-//! minimal MQTT client), `stats.rs` (histogram, sequence tracking, /proc), `report.rs` (output
+//! minimal MQTT client), `stream.rs` (TCP or TLS), `stats.rs` (histogram, sequence tracking, /proc), `report.rs` (output
 //! and the `compare` table). All traffic goes to `--host` only; every scenario ends by itself.
 
 mod client;
 mod report;
 mod scenario;
 mod stats;
+mod stream;
 mod tasks;
 
 use anyhow::{Result, bail};
@@ -26,9 +27,15 @@ struct Cli {
     /// Broker host (all traffic goes there).
     #[arg(long, default_value = "127.0.0.1", global = true)]
     host: String,
-    /// Broker TCP port.
+    /// Broker port (TCP, or the TLS listener with --tls).
     #[arg(long, default_value_t = 1883, global = true)]
     port: u16,
+    /// Connect over TLS (server name `localhost`, verified against --cafile).
+    #[arg(long, global = true, requires = "cafile")]
+    tls: bool,
+    /// PEM file of the CA certificate(s) that signed the broker's TLS certificate.
+    #[arg(long, global = true)]
+    cafile: Option<std::path::PathBuf>,
     /// Broker process id, to report its RSS and CPU from /proc.
     #[arg(long, global = true)]
     pid: Option<u32>,
@@ -135,8 +142,14 @@ fn main() -> Result<()> {
     if !(cli.duration > 0.0 && cli.duration <= 3600.0) {
         bail!("--duration must be in (0, 3600] seconds");
     }
+    let addr = format!("{}:{}", cli.host, cli.port);
+    let dialer = match (&cli.cafile, cli.tls) {
+        (Some(cafile), true) => stream::Dialer::tls(addr, cafile)?,
+        (Some(_), false) => bail!("--cafile needs --tls"),
+        (None, _) => stream::Dialer::tcp(addr),
+    };
     let params = scenario::Params {
-        addr: format!("{}:{}", cli.host, cli.port),
+        dialer,
         pid: cli.pid.map(|p| p.to_string()),
         duration: Duration::from_secs_f64(cli.duration),
         payload: cli.payload,

@@ -8,6 +8,7 @@
 use crate::client::Conn;
 use crate::report::Report;
 use crate::stats::{Histogram, ProcReader, ProcSample};
+use crate::stream::Dialer;
 use crate::tasks::{Flow, PubTask, publisher, subscriber};
 use anyhow::{Context, Result, bail};
 use lothub::protocol::packet::{ProtocolVersion, QoS};
@@ -20,7 +21,8 @@ use tokio::task::JoinSet;
 /// Everything a scenario needs from the command line.
 #[derive(Debug, Clone)]
 pub struct Params {
-    pub addr: String,
+    /// Where and how to connect (TCP or TLS).
+    pub dialer: Dialer,
     pub pid: Option<String>,
     pub duration: Duration,
     pub payload: usize,
@@ -110,12 +112,12 @@ pub async fn connect_many(p: &Params, prefix: &str, n: usize) -> Result<Vec<Conn
     for chunk_start in (0..n).step_by(32) {
         let mut set = JoinSet::new();
         for i in chunk_start..(chunk_start + 32).min(n) {
-            let (addr, id, v) = (
-                p.addr.clone(),
+            let (dialer, id, v) = (
+                p.dialer.clone(),
                 format!("{prefix}-{}-{i}", std::process::id()),
                 p.version,
             );
-            set.spawn(async move { (i, Conn::connect(&addr, &id, v).await) });
+            set.spawn(async move { (i, Conn::connect(&dialer, &id, v).await) });
         }
         let mut chunk: Vec<(usize, Conn)> = Vec::new();
         while let Some(res) = set.join_next().await {

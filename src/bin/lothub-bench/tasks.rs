@@ -9,6 +9,7 @@
 
 use crate::client::Conn;
 use crate::stats::{HEADER_LEN, Histogram, SeqTracker, now_ns, read_header, write_header};
+use crate::stream::send_all;
 use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
 use lothub::protocol::packet::{Packet, Properties, ProtocolVersion, PubAck, Publish, QoS};
@@ -16,7 +17,7 @@ use lothub::protocol::{decode, encode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, Semaphore, watch};
 
 /// Messages written per `write_all` when not rate-limited: enough to amortise the system call.
@@ -201,7 +202,7 @@ pub async fn publisher(
         }
         flow.expected
             .fetch_add(take as u64 * t.fan, Ordering::Relaxed);
-        match tokio::time::timeout(WRITE_STALL, wr.write_all(&wbuf)).await {
+        match tokio::time::timeout(WRITE_STALL, send_all(&mut wr, &wbuf)).await {
             Ok(r) => r.context("writing PUBLISH")?,
             Err(_) => {
                 eprintln!(
@@ -232,7 +233,7 @@ pub async fn publisher(
     }
     let mut d = BytesMut::new();
     encode(&Packet::Disconnect(Default::default()), version, &mut d)?;
-    let _ = tokio::time::timeout(Duration::from_secs(1), wr.write_all(&d)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), send_all(&mut wr, &d)).await;
     Ok(sent)
 }
 
@@ -284,7 +285,7 @@ pub async fn subscriber(
                 flow.progress.notify_waiters();
             }
             if !acks.is_empty() {
-                tokio::time::timeout(WRITE_STALL, conn.stream.write_all(&acks))
+                tokio::time::timeout(WRITE_STALL, send_all(&mut conn.stream, &acks))
                     .await
                     .context("broker stopped reading acknowledgements")??;
                 acks.clear();
