@@ -179,6 +179,13 @@ where
             }
         },
     };
+    // The codec split the CONNECT off the read buffer, so the buffer is now the tail of a shared
+    // allocation whose capacity is under `read_hint`, which `release_if_empty` keeps. An idle
+    // client may send nothing more for a whole keep-alive: give it back now (broker.md: 4 KB
+    // per idle connection); the next read allocates `read_hint` again.
+    if io.inbuf.is_empty() {
+        io.inbuf = BytesMut::new();
+    }
     let version = connect.protocol;
     if over_limit {
         tracing::debug!(peer = %info.peer, "connection refused: max_connections reached");
@@ -194,9 +201,19 @@ where
     }
     // Boxed: CONNECT handling holds large values (properties, will) that would otherwise size
     // every connection's future for its whole life (broker.md: 4 KB per idle connection).
+    // Kept for the refusal log line: operators most need to see failed logins (broker.md,
+    // Operations: one line per connect with client id, user, address and reason).
+    let (client_id, username) = (connect.client_id.clone(), connect.username.clone());
     let mut conn = match Box::pin(connect::accept(&shared, *connect, &info)).await {
         Accepted::Yes(conn) => conn,
         Accepted::No(connack) => {
+            tracing::info!(
+                client_id = %client_id,
+                user = username.as_deref().unwrap_or(""),
+                peer = %info.peer,
+                reason = format_args!("{:#04x}", connack.reason),
+                "client refused"
+            );
             let mut buf = BytesMut::new();
             let _ = crate::protocol::encode(&Packet::ConnAck(*connack), version, &mut buf);
             io.write_final(&buf).await;
