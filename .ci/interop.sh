@@ -53,10 +53,12 @@ fi
 # the two never meet. The package is installed for the benchmark comparison.
 
 # --- build and start ---------------------------------------------------------------------------
-if [[ "${INTEROP_SKIP_BUILD:-}" != "1" ]]; then
+# LOTHUB_BIN picks the binary (.ci/run passes the debug one that `cargo test` already built, so
+# CI compiles the crate once more only for clippy, not for a release build).
+BIN=${LOTHUB_BIN:-target/release/lothub}
+if [[ "${INTEROP_SKIP_BUILD:-}" != "1" && -z "${LOTHUB_BIN:-}" ]]; then
     cargo build --release --bin lothub
 fi
-BIN=target/release/lothub
 [[ -x "$BIN" ]] || fail "$BIN was not built"
 
 port_in_use() {
