@@ -3,6 +3,7 @@
 //! runs on an async worker and a burst of messages costs one commit, not one per message.
 //! Requests are answered in order: a `Load` sees every change sent before it.
 
+use std::collections::HashSet;
 use std::sync::mpsc;
 
 use tokio::sync::oneshot;
@@ -98,8 +99,72 @@ fn run(storage: Storage, rx: mpsc::Receiver<Request>) {
 }
 
 fn commit(storage: &Storage, ops: &mut Vec<BufferOp>) {
+    coalesce(ops);
     if let Err(e) = storage.route_buffer_apply(ops) {
         tracing::error!(error = %e, changes = ops.len(), "cannot write the route buffers");
     }
     ops.clear();
+}
+
+/// Drops the pairs "append message n" + "remove message n" of one group: a message the remote
+/// acknowledged before its row was written needs no row. On a live link this is most of them,
+/// so the buffer costs (nearly) nothing until the remote slows down or goes away.
+fn coalesce(ops: &mut Vec<BufferOp>) {
+    let appended: HashSet<(&str, u64)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            BufferOp::Append { route, seq, .. } => Some((route.as_str(), *seq)),
+            _ => None,
+        })
+        .collect();
+    let both: HashSet<(String, u64)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            BufferOp::Remove { route, seq } if appended.contains(&(route.as_str(), *seq)) => {
+                Some((route.clone(), *seq))
+            }
+            _ => None,
+        })
+        .collect();
+    if both.is_empty() {
+        return;
+    }
+    ops.retain(|op| match op {
+        BufferOp::Append { route, seq, .. } | BufferOp::Remove { route, seq } => {
+            !both.contains(&(route.clone(), *seq))
+        }
+        BufferOp::Clear { .. } => true,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(seq: u64) -> BufferOp {
+        BufferOp::Append {
+            route: "r".into(),
+            seq,
+            msg: BufferedMessage {
+                qos: 1,
+                retain: false,
+                topic: "t".into(),
+                payload: vec![],
+            },
+        }
+    }
+
+    fn remove(seq: u64) -> BufferOp {
+        BufferOp::Remove {
+            route: "r".into(),
+            seq,
+        }
+    }
+
+    #[test]
+    fn acknowledged_in_the_same_group_is_never_written() {
+        let mut ops = vec![append(1), append(2), remove(1), remove(0)];
+        coalesce(&mut ops);
+        assert_eq!(ops, vec![append(2), remove(0)]);
+    }
 }
