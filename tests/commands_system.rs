@@ -246,3 +246,28 @@ async fn restore_round_trip() {
     assert_eq!(h.connack_v5("h2", "hank", "pw-h").await, 0x00);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_retained_command_runs_but_is_never_kept() {
+    let h = start_cmd_hub().await;
+    let mut op = h.operator().await;
+    // Sent with RETAIN: it still runs (and answers) ...
+    op.c.client
+        .publish(
+            "$SYS/Coreflux/Command",
+            Q5::AtLeastOnce,
+            true,
+            bytes::Bytes::from_static(b"-addUser alice s3cret-pw"),
+        )
+        .await
+        .unwrap();
+    ok(op.reply().await, "AddUser");
+    // ... but a later subscriber of the command topic (root may read all of $SYS) gets no
+    // retained copy of it, so the password it carried is not kept in the clear.
+    let mut late = h.v5_as("late", "root", ROOT_PW).await;
+    late.subscribe("$SYS/Coreflux/Command", Q5::AtLeastOnce)
+        .await;
+    late.expect_no_publish(std::time::Duration::from_millis(700))
+        .await;
+    h.shutdown().await;
+}

@@ -139,6 +139,11 @@ impl Conn {
         {
             reason::NOT_AUTHORIZED
         } else {
+            // A command carries passwords and secrets: a client's publish into `$SYS/` is never
+            // kept as the topic's retained message, where every later subscriber could read it.
+            if p.retain && p.topic.starts_with("$SYS/") {
+                p.retain = false;
+            }
             // The ack below may only be written once what routing reported to the store is
             // durable (docs/storage.md, "Durability"); the point is read before and after so a
             // publish that reported nothing does not wait.
