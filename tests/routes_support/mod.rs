@@ -251,10 +251,13 @@ impl Drop for Mosquitto {
     }
 }
 
+/// One message a [`Collector`] received: topic, payload, arrival time.
+pub type Received = (String, Vec<u8>, std::time::Instant);
+
 /// A subscriber (rumqttc, MQTT 3.1.1) that records what it receives with the arrival time, and
 /// keeps reconnecting (persistent session) across a broker restart.
 pub struct Collector {
-    pub got: Arc<Mutex<Vec<(String, Vec<u8>, std::time::Instant)>>>,
+    pub got: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
