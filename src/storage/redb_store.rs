@@ -557,10 +557,20 @@ impl Store for RedbStore {
         self.shared.pending.lock().accepted
     }
 
+    /// Someone (an acknowledgement) is waiting: the writer commits what is queued without
+    /// waiting out the window. Group commit still happens: events reported while a commit is
+    /// in progress all go into the next one.
     fn wait_durable(
         &self,
         point: u64,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        {
+            let mut p = self.shared.pending.lock();
+            if p.done < point && !p.events.is_empty() && !p.flush_wanted {
+                p.flush_wanted = true;
+                self.shared.wake.notify_one();
+            }
+        }
         Box::pin(RedbStore::wait_durable(self, point))
     }
 }
