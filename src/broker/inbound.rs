@@ -147,7 +147,11 @@ impl Conn {
             // The ack below may only be written once what routing reported to the store is
             // durable (docs/storage.md, "Durability"); the point is read before and after so a
             // publish that reported nothing does not wait.
-            let before = shared.store.durable_point();
+            let before = if qos == QoS::AtMostOnce {
+                0
+            } else {
+                shared.store.durable_point()
+            };
             let delivered = shared.accept_publish(p, Some(&self.client));
             if qos != QoS::AtMostOnce {
                 let after = shared.store.durable_point();
