@@ -201,23 +201,26 @@ where
     }
     // Boxed: CONNECT handling holds large values (properties, will) that would otherwise size
     // every connection's future for its whole life (broker.md: 4 KB per idle connection).
-    // Kept for the refusal log line: operators most need to see failed logins (broker.md,
-    // Operations: one line per connect with client id, user, address and reason).
-    let (client_id, username) = (connect.client_id.clone(), connect.username.clone());
-    let mut conn = match Box::pin(connect::accept(&shared, *connect, &info)).await {
-        Accepted::Yes(conn) => conn,
-        Accepted::No(connack) => {
-            tracing::info!(
-                client_id = %client_id,
-                user = username.as_deref().unwrap_or(""),
-                peer = %info.peer,
-                reason = format_args!("{:#04x}", connack.reason),
-                "client refused"
-            );
-            let mut buf = BytesMut::new();
-            let _ = crate::protocol::encode(&Packet::ConnAck(*connack), version, &mut buf);
-            io.write_final(&buf).await;
-            return;
+    let mut conn = {
+        // Copied for the refusal log line (operators most need to see failed logins; broker.md,
+        // Operations). Scoped to this block so an accepted connection does not carry them for
+        // its whole life (broker.md: 4 KB per idle connection).
+        let (client_id, username) = (connect.client_id.clone(), connect.username.clone());
+        match Box::pin(connect::accept(&shared, *connect, &info)).await {
+            Accepted::Yes(conn) => conn,
+            Accepted::No(connack) => {
+                tracing::info!(
+                    client_id = %client_id,
+                    user = username.as_deref().unwrap_or(""),
+                    peer = %info.peer,
+                    reason = format_args!("{:#04x}", connack.reason),
+                    "client refused"
+                );
+                let mut buf = BytesMut::new();
+                let _ = crate::protocol::encode(&Packet::ConnAck(*connack), version, &mut buf);
+                io.write_final(&buf).await;
+                return;
+            }
         }
     };
     let close = run(&mut conn, &mut io).await;
