@@ -340,3 +340,44 @@ async fn wss_with_client_certificates_uses_the_cn_as_user_name() {
     assert!(!upgraded, "a client without a certificate got a WebSocket");
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_connect_deadline_counts_from_accept_not_from_the_end_of_the_upgrade() {
+    // CONNECT deadline 1 s; the client spends 700 ms before its WebSocket upgrade, then sends
+    // nothing. The hub must close it about 1 s after accept (the handshake spends from the same
+    // budget), not 1.7 s (a fresh deadline after the upgrade).
+    let options = HubOptions {
+        tcp_listeners: vec!["127.0.0.1:0".parse().unwrap()],
+        sys_interval: None,
+        settings: lothub::broker::BrokerSettings {
+            connect_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..HubOptions::default()
+    };
+    let mut hub = Hub::start(options).await.expect("hub starts");
+    let addr = add_ws(&mut hub).await;
+    let started = tokio::time::Instant::now();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (mut ws, _) = upgrade(tcp, &format!("ws://{addr}/mqtt"), "mqtt")
+        .await
+        .unwrap();
+    let end = timeout(WAIT, futures_util::StreamExt::next(&mut ws))
+        .await
+        .expect("never closed");
+    assert!(
+        !matches!(end, Some(Ok(Message::Binary(_)))),
+        "no MQTT was sent, so nothing but a close is expected: {end:?}"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1450),
+        "closed {elapsed:?} after connect: the deadline restarted after the upgrade"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(950),
+        "closed too early: {elapsed:?}"
+    );
+    hub.shutdown().await;
+}

@@ -22,7 +22,7 @@ use crate::protocol::{ProtocolError, decode};
 use bytes::{Buf, BytesMut};
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::time::{Duration, Instant, timeout};
+use tokio::time::{Duration, Instant, timeout, timeout_at};
 
 /// Smallest read buffer; idle connections stay at this.
 const MIN_READ: usize = 256;
@@ -165,7 +165,7 @@ where
     };
     let connect = tokio::select! {
         _ = shared.shutdown.cancelled() => return,
-        r = timeout(deadline, read_connect(&shared, &mut io)) => match r {
+        r = timeout_at(info.accepted_at + deadline, read_connect(&shared, &mut io)) => match r {
             Ok(Ok(connect)) => connect,
             Ok(Err(refusal)) => {
                 if let Some(bytes) = refusal {

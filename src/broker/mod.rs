@@ -72,6 +72,10 @@ pub struct ConnectionInfo {
     /// With mutual TLS and `use_identity_as_username`: the client certificate's CN, used as the
     /// user name (the CONNECT user name is then ignored).
     pub tls_identity: Option<String>,
+    /// When the socket was accepted. The CONNECT deadline counts from here, so a TLS or
+    /// WebSocket handshake spends from the same budget instead of restarting it (broker.md,
+    /// Pitfalls: slow-loris).
+    pub accepted_at: tokio::time::Instant,
 }
 
 /// Errors of the broker's own API (not of a client's connection: those end the connection).

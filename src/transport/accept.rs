@@ -229,6 +229,7 @@ async fn run<H, A, D, F>(
             continue;
         }
         let _ = tcp.set_nodelay(true);
+        let accepted_at = tokio::time::Instant::now();
         let (handshake, deliver, name, shutdown) = (
             handshake.clone(),
             deliver.clone(),
@@ -247,6 +248,7 @@ async fn run<H, A, D, F>(
                         peer,
                         listener: name,
                         tls_identity,
+                        accepted_at,
                     };
                     deliver(stream, info).await;
                 }

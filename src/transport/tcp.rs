@@ -68,6 +68,7 @@ pub async fn serve_tcp(listener: TcpListener, broker: Broker, admission: Arc<Adm
             peer,
             listener: name.clone(),
             tls_identity: None,
+            accepted_at: tokio::time::Instant::now(),
         };
         broker.spawn_connection(socket, info);
     }
