@@ -14,8 +14,9 @@
 //! | [`auth`] | password hashing (argon2id), verification cache, root bootstrap | storage, rules, broker |
 //! | [`runtime`] | LOT in the running hub: deployed state, users, rules as authorization (broker hooks), `$SYS/Coreflux` topics | command parsing, redb, packets |
 //! | [`storage`] | the one redb file: configuration state, and the broker's store (group commit) | MQTT semantics, LOT parsing |
-//! | [`transport`] | listeners and the byte streams (TCP today) fed to the broker's connection code | MQTT semantics |
+//! | [`transport`] | listeners (TCP, TLS, WebSocket) and the byte streams they feed to the broker's connection code | MQTT semantics |
 //! | [`config`] | the TOML config: parsing, defaults, validation | everything else |
+//! | [`ipnet`] | IP address ranges for allow/deny lists, shared by config and broker (pure) | everything else |
 //! | [`command`] | `$SYS/Coreflux/Command`: command text -> verb -> runtime call -> JSON reply | storage, broker internals |
 //! | [`metrics`] | the optional Prometheus endpoint: `/metrics` over a tiny HTTP/1.1 server | broker internals (reads public stats only) |
 //! | [`cli`] | command-line parsing and the offline sub-commands | broker internals |
@@ -31,6 +32,7 @@ pub mod broker;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod ipnet;
 pub mod lot;
 pub mod metrics;
 pub mod protocol;

@@ -95,11 +95,7 @@ pub fn broker_settings(config: &Config) -> BrokerSettings {
 /// The app's options for `config`: settings, plain TCP listeners, `$SYS` interval, admission.
 /// tls/ws/wss listeners are attached after start by [`attach_listener`].
 pub fn hub_options(config: &Config) -> anyhow::Result<HubOptions> {
-    let ip_filter = IpFilter::new(
-        config.network.allow.iter().map(ToString::to_string),
-        config.network.deny.iter().map(ToString::to_string),
-    )
-    .context("network allow/deny lists")?;
+    let ip_filter = IpFilter::from_nets(config.network.allow.clone(), config.network.deny.clone());
     Ok(HubOptions {
         settings: broker_settings(config),
         tcp_listeners: config

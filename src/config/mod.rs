@@ -10,7 +10,6 @@
 
 mod error;
 mod locate;
-mod network;
 mod validate;
 
 use std::net::SocketAddr;
@@ -19,8 +18,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::ipnet::IpNet;
 pub use error::ConfigError;
-pub use network::IpNet;
 
 /// The embedded default configuration, printed by `lothub config print`.
 const DEFAULT_TEXT: &str = include_str!("../../config/lothub.toml");

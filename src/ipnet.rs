@@ -1,6 +1,8 @@
-//! IP allow/deny entries for `[network]`: a single address or a CIDR range.
+//! # ipnet: IP address ranges (`10.0.0.0/8`, `fd00::/8`, one address)
 //!
-//! Parsed once at config load so the accept path only does a prefix comparison.
+//! One type shared by the config (`[network]` allow/deny entries, parsed and validated at load)
+//! and the broker's admission control (`broker::ratelimit::IpFilter`), so both read an entry the
+//! same way. A leaf: pure, no I/O. Parsed once, so the accept path only compares prefixes.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -30,11 +32,7 @@ impl IpNet {
     /// Whether `ip` lies in this range. An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`, as a
     /// dual-stack listener reports IPv4 peers) is compared as the IPv4 address it carries.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
+        match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(
                 u128::from(u32::from(net)),
                 u128::from(u32::from(ip)),
@@ -46,6 +44,15 @@ impl IpNet {
             }
             _ => false,
         }
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket reports) is the IPv4
+/// address, so that an IPv4 rule applies to it.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
     }
 }
 
@@ -83,7 +90,15 @@ impl FromStr for IpNet {
                 "invalid address range \"{s}\": prefix /{prefix} is longer than {max} bits"
             ));
         }
-        Ok(IpNet { addr, prefix })
+        // `::ffff:a.b.c.d/p` with p >= 96 is the IPv4 block `a.b.c.d/(p - 96)`, matching how
+        // `contains` sees mapped peers.
+        match canonical(addr) {
+            IpAddr::V4(v4) if addr.is_ipv6() && prefix >= 96 => Ok(IpNet {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            }),
+            _ => Ok(IpNet { addr, prefix }),
+        }
     }
 }
 
@@ -154,5 +169,49 @@ mod tests {
             let err = bad.parse::<IpNet>().unwrap_err();
             assert!(err.contains(bad), "{bad}: {err}");
         }
+    }
+    #[test]
+    fn cidr_parsing_and_matching() {
+        let table = [
+            ("10.0.0.0/8", "10.200.3.4", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("192.168.1.7", "192.168.1.7", true),
+            ("192.168.1.7", "192.168.1.8", false),
+            ("192.168.1.0/24", "::ffff:192.168.1.99", true),
+            ("0.0.0.0/0", "8.8.8.8", true),
+            ("0.0.0.0/0", "::1", false),
+            ("2001:db8::/32", "2001:db8:1::5", true),
+            ("2001:db8::/32", "2001:db9::5", false),
+            ("::1", "::1", true),
+            ("::/0", "fe80::1", true),
+            ("fe80::/10", "febf::1", true),
+            ("fe80::/10", "fec0::1", false),
+            ("::ffff:10.0.0.0/104", "10.9.9.9", true),
+            ("::ffff:10.0.0.0/104", "::ffff:10.9.9.9", true),
+            ("::ffff:10.0.0.0/104", "11.0.0.1", false),
+            ("::ffff:10.0.0.1", "10.0.0.1", true),
+        ];
+        for (net, addr, expected) in table {
+            let n: IpNet = net.parse().unwrap();
+            assert_eq!(n.contains(ip(addr)), expected, "{net} contains {addr}");
+        }
+        assert!(
+            "10.0.0.0/33"
+                .parse::<IpNet>()
+                .unwrap_err()
+                .contains("longer than 32 bits")
+        );
+        assert!(
+            "::/129"
+                .parse::<IpNet>()
+                .unwrap_err()
+                .contains("longer than 128 bits")
+        );
+        assert!(
+            "10.0.0/8"
+                .parse::<IpNet>()
+                .unwrap_err()
+                .contains("expected an IP address")
+        );
     }
 }
